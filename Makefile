@@ -1,0 +1,40 @@
+# linkreport: top-level build. `make` builds the nginx module and the reporter;
+# `make test` and `make demo` install what they need first (scripts/deps.sh).
+SHELL := /bin/bash
+NGINX_SRC ?= /usr/share/nginx/src
+BUILD := $(CURDIR)/build
+MODULE_SO := $(BUILD)/nginx/objs/ngx_http_linkreport_module.so
+MODULE_SRCS := config $(wildcard ngx_http_linkreport_module/*.c ngx_http_linkreport_module/*.h)
+
+.PHONY: all deps module reporter test demo clean
+
+all: module reporter
+
+deps:
+	bash scripts/deps.sh
+
+module: $(MODULE_SO)
+
+# The module is built against nginx-dev's copy of the exact nginx source Debian's
+# /usr/sbin/nginx was built from, with Debian's own configure flags (--with-compat among
+# them), so the .so loads into the packaged binary.
+$(BUILD)/nginx/Makefile: config
+	rm -rf $(BUILD)/nginx && mkdir -p $(BUILD) && cp -r $(NGINX_SRC) $(BUILD)/nginx
+	cd $(BUILD)/nginx && source ./conf_flags && \
+	  ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) >$(BUILD)/nginx-configure.log 2>&1 \
+	  || { tail -n 30 $(BUILD)/nginx-configure.log; exit 1; }
+
+$(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+
+reporter:
+	$(MAKE) -C reporter BUILD=$(BUILD)
+
+test: deps all
+	bash scripts/test.sh
+
+demo: deps all
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)
