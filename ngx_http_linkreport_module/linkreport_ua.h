@@ -1,0 +1,49 @@
+/*
+ * User-agent classification for the Links Detailed Report.
+ *
+ * Plain C (libyaml + PCRE2), with no nginx types, so the same code is used by the
+ * module, by the unit tests and by the accuracy check against uap-core's corpus.
+ * Browser, OS and OS version come from uap-core's regexes.yaml; engine and device
+ * type are derived by the rules documented in the README ("User agents").
+ */
+
+#ifndef LINKREPORT_UA_H
+#define LINKREPORT_UA_H
+
+#include <stddef.h>
+
+#define LR_UA_FIELD_MAX  64
+
+typedef struct lr_ua_parsers_s  lr_ua_parsers_t;
+
+typedef struct {
+    /* raw uap-core results */
+    char  ua_family[LR_UA_FIELD_MAX];
+    char  os_family[LR_UA_FIELD_MAX];
+    char  os_major[LR_UA_FIELD_MAX];
+    char  os_minor[LR_UA_FIELD_MAX];
+    int   spider;                       /* a uap-core "Spider" device or family */
+
+    /* the report's vocabulary */
+    char  browser[LR_UA_FIELD_MAX];
+    char  platform[LR_UA_FIELD_MAX];
+    char  platform_version[LR_UA_FIELD_MAX];
+    const char  *engine;                /* static string, "" when unknown */
+    const char  *device_type;           /* static string, never empty */
+} lr_ua_result_t;
+
+/*
+ * Loads and compiles regexes.yaml. Returns NULL on failure with a message in err.
+ * Regexes that PCRE2 cannot compile are skipped and counted in *skipped.
+ */
+lr_ua_parsers_t *lr_ua_load(const char *path, char *err, size_t err_len,
+    unsigned *skipped);
+void lr_ua_free(lr_ua_parsers_t *p);
+unsigned lr_ua_count(const lr_ua_parsers_t *p);
+
+/* The input need not be NUL-terminated; only the first LR_UA_MAX_INPUT bytes count. */
+#define LR_UA_MAX_INPUT  2048
+void lr_ua_classify(lr_ua_parsers_t *p, const char *ua, size_t len,
+    lr_ua_result_t *res);
+
+#endif /* LINKREPORT_UA_H */

@@ -1,0 +1,482 @@
+#include "ngx_http_linkreport_handler.h"
+#include "ngx_http_linkreport_redis.h"
+#include "ngx_http_linkreport_click.h"
+
+
+#define NGX_HTTP_LINKREPORT_SEGMENT_MAX  64
+
+
+/*
+ * Lives outside the request pool: the Redis reply can arrive after the request is
+ * gone (lookup timed out), and the reply callback still needs to know that.
+ */
+typedef struct {
+    ngx_http_request_t  *request;          /* NULL once the request is finished */
+} ngx_http_linkreport_lookup_t;
+
+typedef struct {
+    ngx_http_linkreport_link_t     link;
+    ngx_http_linkreport_lookup_t  *lookup;
+    ngx_event_t                    timeout;
+} ngx_http_linkreport_ctx_t;
+
+
+static ngx_str_t  ngx_http_linkreport_cache_control = ngx_string("private, no-store");
+static ngx_str_t  ngx_http_linkreport_allow = ngx_string("GET, HEAD");
+
+
+static ngx_flag_t
+ngx_http_linkreport_valid_segment(u_char *p, size_t len)
+{
+    u_char  *end;
+
+    if (len == 0 || len > NGX_HTTP_LINKREPORT_SEGMENT_MAX) {
+        return 0;
+    }
+
+    for (end = p + len; p < end; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_linkreport_parse_path(ngx_http_request_t *r, ngx_str_t *code,
+    ngx_str_t *recipient)
+{
+    u_char                    *p, *end, *slash;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+
+    /* under "location /l/ { linkreport; }" the code is what follows /l/ */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+#if (NGX_PCRE)
+    if (clcf->regex == NULL)
+#endif
+    {
+        if (!clcf->exact_match && clcf->name.len > 0
+            && clcf->name.data[clcf->name.len - 1] == '/'
+            && r->uri.len >= clcf->name.len
+            && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+        {
+            p += clcf->name.len - 1;
+        }
+    }
+
+    if (p == end || *p != '/') {
+        return NGX_DECLINED;
+    }
+
+    p++;
+    slash = ngx_strlchr(p, end, '/');
+
+    code->data = p;
+    code->len = (slash ? slash : end) - p;
+    ngx_str_null(recipient);
+
+    if (slash) {
+        recipient->data = slash + 1;
+        recipient->len = end - (slash + 1);
+
+        if (!ngx_http_linkreport_valid_segment(recipient->data, recipient->len)) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (!ngx_http_linkreport_valid_segment(code->data, code->len)) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_linkreport_cleanup(void *data)
+{
+    ngx_http_linkreport_ctx_t  *ctx = data;
+
+    if (ctx->lookup) {
+        ctx->lookup->request = NULL;
+        ctx->lookup = NULL;
+    }
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+}
+
+
+static void
+ngx_http_linkreport_timeout_handler(ngx_event_t *ev)
+{
+    ngx_http_request_t         *r = ev->data;
+    ngx_connection_t           *c = r->connection;
+    ngx_http_linkreport_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_linkreport_module);
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "linkreport: redis lookup of \"%V\" timed out", &ctx->link.code);
+
+    ngx_http_linkreport_cleanup(ctx);
+
+    ngx_http_finalize_request(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_flag_t
+ngx_http_linkreport_http_url(ngx_str_t *url)
+{
+    return (url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7) == 0)
+           || (url->len > 8
+               && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0);
+}
+
+
+/*
+ * The stored URL's bytes go out unchanged, except those that cannot appear in a
+ * header (controls, space, DEL, non-ASCII), which are percent-encoded: a Location
+ * header can never be split, whatever Redis holds.
+ */
+static ngx_int_t
+ngx_http_linkreport_location(ngx_http_request_t *r, ngx_str_t *url)
+{
+    u_char           *p, *s, *end;
+    ngx_table_elt_t  *h;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    p = ngx_pnalloc(r->pool, url->len * 3);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value.data = p;
+
+    for (s = url->data, end = url->data + url->len; s < end; s++) {
+        if (*s <= 0x20 || *s >= 0x7f) {
+            *p++ = '%';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+        } else {
+            *p++ = *s;
+        }
+    }
+
+    h->value.len = p - h->value.data;
+
+    ngx_http_clear_location(r);
+    r->headers_out.location = h;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_linkreport_add_header(ngx_http_request_t *r, char *key, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static ngx_str_t
+ngx_http_linkreport_reply_str(redisReply *reply)
+{
+    ngx_str_t  s;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        s.data = (u_char *) reply->str;
+        s.len = reply->len;
+    } else {
+        ngx_str_null(&s);
+    }
+
+    return s;
+}
+
+
+/* decides the response from the reply; on a redirect, also builds the click record */
+static ngx_int_t
+ngx_http_linkreport_respond(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx,
+    redisReply *reply, char **click, int *click_len)
+{
+    size_t                            i, expected;
+    ngx_str_t                        *f;
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
+    f = ctx->link.field;
+
+    expected = ctx->link.recipient.len ? NGX_HTTP_LINKREPORT_LINK_FIELDS
+                                       : NGX_HTTP_LINKREPORT_LINK_FIELDS - 1;
+
+    if (reply == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: redis connection lost while looking up \"%V\"",
+                      &ctx->link.code);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != expected) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: unexpected redis reply for \"%V\": %*s",
+                      &ctx->link.code,
+                      reply->type == REDIS_REPLY_ERROR ? reply->len : 0,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    for (i = 0; i < expected; i++) {
+        f[i] = ngx_http_linkreport_reply_str(reply->element[i]);
+    }
+
+    if (f[NGX_HTTP_LINKREPORT_LONG_URL].len == 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (ctx->link.recipient.len && f[NGX_HTTP_LINKREPORT_RECIPIENT].len == 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (!ngx_http_linkreport_http_url(&f[NGX_HTTP_LINKREPORT_LONG_URL])) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: link \"%V\" has a long_url that is not http(s)",
+                      &ctx->link.code);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    if (ngx_http_linkreport_location(r, &f[NGX_HTTP_LINKREPORT_LONG_URL]) != NGX_OK
+        || ngx_http_linkreport_add_header(r, "Cache-Control",
+                                          &ngx_http_linkreport_cache_control)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *click_len = ngx_http_linkreport_click_format(r, lmcf, &ctx->link, click);
+    if (*click_len < 0) {
+        *click = NULL;
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "linkreport: click on \"%V\" not recorded: out of memory",
+                      &ctx->link.code);
+    }
+
+    return NGX_HTTP_MOVED_TEMPORARILY;
+}
+
+
+static void
+ngx_http_linkreport_click_sent(redisAsyncContext *ac, void *data, void *privdata)
+{
+    redisReply                       *reply = data;
+    ngx_http_linkreport_main_conf_t  *lmcf = privdata;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
+                      "linkreport: click record not stored in \"%V\": %s",
+                      &lmcf->stream,
+                      reply ? reply->str : (ac->errstr[0] ? ac->errstr
+                                                          : "connection closed"));
+    }
+}
+
+
+static void
+ngx_http_linkreport_lookup_done(redisAsyncContext *ac, void *data, void *privdata)
+{
+    int                               click_len;
+    char                             *click;
+    ngx_int_t                         rc;
+    ngx_connection_t                 *c;
+    ngx_http_request_t               *r;
+    ngx_http_linkreport_ctx_t        *ctx;
+    ngx_http_linkreport_lookup_t     *lookup = privdata;
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    r = lookup->request;
+    ngx_free(lookup);
+
+    if (r == NULL) {
+        return;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
+
+    if (ngx_http_linkreport_redis_stopping(lmcf->redis)) {
+        /* the worker is exiting: the request goes with it */
+        return;
+    }
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_linkreport_module);
+    ctx->lookup = NULL;
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+
+    click = NULL;
+    click_len = 0;
+    rc = ngx_http_linkreport_respond(r, ctx, data, &click, &click_len);
+
+    ngx_http_finalize_request(r, rc);
+
+    /* the redirect is on its way; now the click goes to the stream */
+    if (click) {
+        if (redisAsyncFormattedCommand(ac, ngx_http_linkreport_click_sent, lmcf, click,
+                                       click_len)
+            != REDIS_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
+                          "linkreport: click record not stored in \"%V\": %s",
+                          &lmcf->stream, "redis connection closing");
+        }
+        free(click);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+ngx_int_t
+ngx_http_linkreport_handler(ngx_http_request_t *r)
+{
+    size_t                            i, argc;
+    u_char                           *key;
+    ngx_int_t                         rc;
+    const char                       *argv[NGX_HTTP_LINKREPORT_LINK_FIELDS + 2];
+    size_t                            argvlen[NGX_HTTP_LINKREPORT_LINK_FIELDS + 2];
+    redisAsyncContext                *ac;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_linkreport_ctx_t        *ctx;
+    ngx_http_linkreport_main_conf_t  *lmcf;
+    ngx_str_t                        *name;
+
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+        if (ngx_http_linkreport_add_header(r, "Allow", &ngx_http_linkreport_allow)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_linkreport_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_linkreport_parse_path(r, &ctx->link.code, &ctx->link.recipient)
+        != NGX_OK)
+    {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
+
+    ac = ngx_http_linkreport_redis_context(lmcf->redis);
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: redis is not connected, cannot resolve \"%V\"",
+                      &ctx->link.code);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_linkreport_cleanup;
+    cln->data = ctx;
+
+    /* HMGET key long_url short_url ... [r:{recipient}] */
+    key = ngx_pnalloc(r->pool, lmcf->key_prefix.len + ctx->link.code.len
+                               + sizeof("r:") - 1 + ctx->link.recipient.len);
+    if (key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argc = 0;
+    argv[argc] = "HMGET";
+    argvlen[argc++] = 5;
+    argv[argc] = (const char *) key;
+    argvlen[argc++] = lmcf->key_prefix.len + ctx->link.code.len;
+    key = ngx_cpymem(key, lmcf->key_prefix.data, lmcf->key_prefix.len);
+    key = ngx_cpymem(key, ctx->link.code.data, ctx->link.code.len);
+
+    for (i = 0; i < NGX_HTTP_LINKREPORT_RECIPIENT; i++) {
+        name = &ngx_http_linkreport_link_field_names[i];
+        argv[argc] = (const char *) name->data;
+        argvlen[argc++] = name->len;
+    }
+
+    if (ctx->link.recipient.len) {
+        argv[argc] = (const char *) key;
+        argvlen[argc++] = sizeof("r:") - 1 + ctx->link.recipient.len;
+        key = ngx_cpymem(key, "r:", sizeof("r:") - 1);
+        ngx_memcpy(key, ctx->link.recipient.data, ctx->link.recipient.len);
+    }
+
+    ctx->lookup = ngx_alloc(sizeof(ngx_http_linkreport_lookup_t), r->connection->log);
+    if (ctx->lookup == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->lookup->request = r;
+
+    if (redisAsyncCommandArgv(ac, ngx_http_linkreport_lookup_done, ctx->lookup,
+                              (int) argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_free(ctx->lookup);
+        ctx->lookup = NULL;
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_linkreport_module);
+
+    ctx->timeout.handler = ngx_http_linkreport_timeout_handler;
+    ctx->timeout.data = r;
+    ctx->timeout.log = r->connection->log;
+    ngx_add_timer(&ctx->timeout, lmcf->redis_timeout);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}

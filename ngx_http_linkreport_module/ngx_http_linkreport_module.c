@@ -1,0 +1,458 @@
+/*
+ * Directives, configuration and worker lifecycle of ngx_http_linkreport_module.
+ *
+ *   http {
+ *       linkreport_redis          127.0.0.1:6379;      # or unix:/run/redis.sock
+ *       linkreport_redis_timeout  1s;
+ *       linkreport_stream         linkreport:clicks;
+ *       linkreport_key_prefix     linkreport:link:;
+ *       linkreport_geoip_db       /var/lib/GeoIP/GeoLite2-City.mmdb;
+ *       linkreport_geoip_language en;
+ *       linkreport_ua_regexes     /usr/share/uap-core/regexes.yaml;
+ *       server { location / { linkreport; } }
+ *   }
+ */
+
+#include "ngx_http_linkreport_module.h"
+#include "ngx_http_linkreport_handler.h"
+#include "ngx_http_linkreport_redis.h"
+#include "ngx_http_linkreport_click.h"
+#include "ngx_http_linkreport_geo.h"
+
+
+#define NGX_HTTP_LINKREPORT_DEFAULT_UA_REGEXES  "/usr/share/uap-core/regexes.yaml"
+
+
+static void *ngx_http_linkreport_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_linkreport_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_linkreport_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_linkreport(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_linkreport_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_linkreport_check_key(ngx_conf_t *cf, void *post, void *data);
+static ngx_int_t ngx_http_linkreport_init_process(ngx_cycle_t *cycle);
+static void ngx_http_linkreport_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_post_t  ngx_http_linkreport_key_post = {
+    ngx_http_linkreport_check_key
+};
+
+
+static ngx_command_t  ngx_http_linkreport_commands[] = {
+
+    { ngx_string("linkreport"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_linkreport,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("linkreport_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_linkreport_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("linkreport_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("linkreport_stream"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, stream),
+      &ngx_http_linkreport_key_post },
+
+    { ngx_string("linkreport_key_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, key_prefix),
+      &ngx_http_linkreport_key_post },
+
+    { ngx_string("linkreport_geoip_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_linkreport_geoip_db,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("linkreport_geoip_language"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, geo_language),
+      NULL },
+
+    { ngx_string("linkreport_ua_regexes"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, ua_regexes),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_linkreport_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_linkreport_create_main_conf,  /* create main configuration */
+    ngx_http_linkreport_init_main_conf,    /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_linkreport_create_loc_conf,   /* create location configuration */
+    ngx_http_linkreport_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_linkreport_module = {
+    NGX_MODULE_V1,
+    &ngx_http_linkreport_module_ctx,       /* module context */
+    ngx_http_linkreport_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_linkreport_init_process,      /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_linkreport_exit_process,      /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_linkreport_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_linkreport_main_conf_t));
+    if (lmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lmcf->redis_host = { 0, NULL };
+     *     lmcf->stream = { 0, NULL };
+     *     lmcf->key_prefix = { 0, NULL };
+     *     lmcf->ua_regexes = { 0, NULL };
+     *     lmcf->geo_language = { 0, NULL };
+     *     lmcf->geo = NULL;
+     *     lmcf->ua = NULL;
+     */
+
+    lmcf->used = 0;
+    lmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+
+    return lmcf;
+}
+
+
+static void
+ngx_http_linkreport_ua_free(void *data)
+{
+    lr_ua_free(data);
+}
+
+
+static char *
+ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_linkreport_main_conf_t *lmcf = conf;
+
+    char                 err[256];
+    unsigned             skipped;
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_conf_init_msec_value(lmcf->redis_timeout, 1000);
+
+    if (lmcf->stream.data == NULL) {
+        ngx_str_set(&lmcf->stream, "linkreport:clicks");
+    }
+
+    if (lmcf->key_prefix.data == NULL) {
+        ngx_str_set(&lmcf->key_prefix, "linkreport:link:");
+    }
+
+    if (lmcf->geo_language.data == NULL) {
+        ngx_str_set(&lmcf->geo_language, "en");
+    }
+
+    if (lmcf->ua_regexes.data == NULL) {
+        ngx_str_set(&lmcf->ua_regexes, NGX_HTTP_LINKREPORT_DEFAULT_UA_REGEXES);
+    }
+
+    lmcf->log = &cf->cycle->new_log;
+
+    if (!lmcf->used) {
+        return NGX_CONF_OK;
+    }
+
+    if (lmcf->redis_host.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"linkreport\" is used but \"linkreport_redis\" is not set");
+        return NGX_CONF_ERROR;
+    }
+
+    /* regexes are compiled once per configuration, before workers fork */
+    lmcf->ua = lr_ua_load((char *) lmcf->ua_regexes.data, err, sizeof(err), &skipped);
+    if (lmcf->ua == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot load user-agent regexes \"%V\": %s",
+                           &lmcf->ua_regexes, err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        lr_ua_free(lmcf->ua);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_linkreport_ua_free;
+    cln->data = lmcf->ua;
+
+    if (skipped) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "%ui user-agent regexes in \"%V\" could not be compiled "
+                           "and are ignored", (ngx_uint_t) skipped, &lmcf->ua_regexes);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_linkreport_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_linkreport_loc_conf_t  *llcf;
+
+    llcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_linkreport_loc_conf_t));
+    if (llcf == NULL) {
+        return NULL;
+    }
+
+    llcf->enable = NGX_CONF_UNSET;
+
+    return llcf;
+}
+
+
+static char *
+ngx_http_linkreport_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_linkreport_loc_conf_t *prev = parent;
+    ngx_http_linkreport_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_linkreport(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_linkreport_loc_conf_t *llcf = conf;
+
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    if (llcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    llcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_linkreport_handler;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_linkreport_module);
+    lmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "ip:port", "[ipv6]:port" or "unix:/path". Host names are refused on purpose:
+ * hiredis would resolve them with a blocking getaddrinfo() inside the worker.
+ */
+static char *
+ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_linkreport_main_conf_t *lmcf = conf;
+
+    u_char     *p, *last, *colon;
+    ngx_int_t   port;
+    ngx_str_t  *value, host;
+    u_char      addr6[16];
+
+    if (lmcf->redis_host.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    lmcf->redis_addr = value[1];
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].data[5] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unix socket path in \"%V\" must be absolute",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        lmcf->redis_host.data = value[1].data + 5;   /* still NUL-terminated */
+        lmcf->redis_host.len = value[1].len - 5;
+        lmcf->redis_port = 0;
+        return NGX_CONF_OK;
+    }
+
+    p = value[1].data;
+    last = p + value[1].len;
+
+    colon = NULL;
+    for (u_char *s = last - 1; s >= p; s--) {
+        if (*s == ':') {
+            colon = s;
+            break;
+        }
+    }
+
+    if (colon == NULL || colon == p || colon + 1 == last) {
+        goto invalid;
+    }
+
+    port = ngx_atoi(colon + 1, last - (colon + 1));
+    if (port < 1 || port > 65535) {
+        goto invalid;
+    }
+
+    host.data = p;
+    host.len = colon - p;
+
+    if (host.len > 2 && host.data[0] == '[' && host.data[host.len - 1] == ']') {
+        host.data++;
+        host.len -= 2;
+        if (ngx_inet6_addr(host.data, host.len, addr6) != NGX_OK) {
+            goto invalid;
+        }
+
+    } else if (ngx_inet_addr(host.data, host.len) == INADDR_NONE) {
+        goto invalid;
+    }
+
+    lmcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    if (lmcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(lmcf->redis_host.data, host.data, host.len);
+    lmcf->redis_host.data[host.len] = '\0';
+    lmcf->redis_host.len = host.len;
+    lmcf->redis_port = (in_port_t) port;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid redis address \"%V\": expected an IP address and "
+                       "port such as \"127.0.0.1:6379\" or \"[::1]:6379\", or "
+                       "\"unix:/path/to/redis.sock\" (host names are not resolved)",
+                       &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_linkreport_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_linkreport_main_conf_t *lmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lmcf->geo) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_linkreport_geo_open(cf, &value[1], &lmcf->geo);
+}
+
+
+/* stream names and key prefixes end up in Redis commands: keep them printable */
+static char *
+ngx_http_linkreport_check_key(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *key = data;
+    u_char     *p;
+
+    if (key->len == 0 || key->len > 200) {
+        return "must be 1 to 200 characters long";
+    }
+
+    for (p = key->data; p < key->data + key->len; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return "must hold printable ASCII characters only";
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_linkreport_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
+        return NGX_OK;
+    }
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_linkreport_module);
+    if (lmcf == NULL || !lmcf->used) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_linkreport_click_init(cycle->log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_linkreport_redis_start(cycle, lmcf);
+}
+
+
+static void
+ngx_http_linkreport_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_linkreport_module);
+    if (lmcf == NULL) {
+        return;
+    }
+
+    ngx_http_linkreport_redis_stop(lmcf->redis);
+    lmcf->redis = NULL;
+}

@@ -1,0 +1,52 @@
+/*
+ * ngx_http_linkreport_module: short-link redirects that record every tap as an enriched
+ * click in a Redis stream. Shared configuration types; one .c/.h pair per concern:
+ *   ngx_http_linkreport_module.c   directives, configuration, worker start and exit
+ *   ngx_http_linkreport_handler.c  the redirect: path parsing, lookup, response
+ *   ngx_http_linkreport_redis.c    one hiredis async connection per worker on nginx events
+ *   ngx_http_linkreport_click.c    the click record sent to the stream
+ *   ngx_http_linkreport_geo.c      country and city from a MaxMind database
+ *   linkreport_ua.c                user-agent classification (plain C, shared with tools)
+ */
+
+#ifndef NGX_HTTP_LINKREPORT_MODULE_H
+#define NGX_HTTP_LINKREPORT_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "linkreport_ua.h"
+
+
+typedef struct ngx_http_linkreport_redis_s  ngx_http_linkreport_redis_t;
+
+typedef struct {
+    ngx_flag_t                    used;          /* a location enables the handler */
+
+    ngx_str_t                     redis_addr;    /* as configured, for messages */
+    ngx_str_t                     redis_host;    /* IP address, or a unix socket path */
+    in_port_t                     redis_port;    /* 0 for a unix socket */
+    ngx_msec_t                    redis_timeout;
+
+    ngx_str_t                     stream;
+    ngx_str_t                     key_prefix;
+
+    ngx_str_t                     ua_regexes;
+    lr_ua_parsers_t              *ua;
+
+    void                         *geo;           /* MMDB_s *, NULL without a database */
+    ngx_str_t                     geo_language;
+
+    ngx_http_linkreport_redis_t  *redis;         /* per worker, set at worker start */
+    ngx_log_t                    *log;
+} ngx_http_linkreport_main_conf_t;
+
+typedef struct {
+    ngx_flag_t                    enable;
+} ngx_http_linkreport_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_linkreport_module;
+
+#endif /* NGX_HTTP_LINKREPORT_MODULE_H */

@@ -1,0 +1,369 @@
+/*
+ * hiredis <-> nginx event loop adapter and connection lifecycle.
+ *
+ * hiredis owns the socket; nginx gets a connection object that wraps the same fd so
+ * the event module can watch it. Events are registered level-triggered: hiredis reads
+ * at most one buffer per callback, and with edge-triggered epoll the rest of a large
+ * reply would otherwise wait for the next packet.
+ */
+
+#include "ngx_http_linkreport_redis.h"
+
+
+#define NGX_HTTP_LINKREPORT_RETRY_MIN   100
+#define NGX_HTTP_LINKREPORT_RETRY_MAX   5000
+
+
+struct ngx_http_linkreport_redis_s {
+    redisAsyncContext                *ac;
+    ngx_connection_t                 *conn;
+    ngx_event_t                       connect_timer;
+    ngx_event_t                       retry_timer;
+    ngx_msec_t                        retry_delay;
+    ngx_log_t                        *log;
+    ngx_http_linkreport_main_conf_t  *conf;
+    unsigned                          connected:1;
+    unsigned                          stopping:1;
+};
+
+
+static void ngx_http_linkreport_redis_connect(ngx_http_linkreport_redis_t *rd);
+
+
+static void
+ngx_http_linkreport_redis_schedule_retry(ngx_http_linkreport_redis_t *rd)
+{
+    if (rd->stopping || rd->retry_timer.timer_set) {
+        return;
+    }
+
+    ngx_add_timer(&rd->retry_timer, rd->retry_delay);
+
+    rd->retry_delay = ngx_min(rd->retry_delay * 2, NGX_HTTP_LINKREPORT_RETRY_MAX);
+}
+
+
+static void
+ngx_http_linkreport_redis_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_linkreport_redis_connect(ev->data);
+}
+
+
+static void
+ngx_http_linkreport_redis_set_event(ngx_http_linkreport_redis_t *rd, ngx_int_t write,
+    ngx_flag_t on)
+{
+    ngx_event_t  *ev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    ev = write ? rd->conn->write : rd->conn->read;
+
+    if (on && !ev->active) {
+        if (ngx_add_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT,
+                          NGX_LEVEL_EVENT) != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "linkreport: redis: cannot watch the connection");
+        }
+
+    } else if (!on && ev->active) {
+        (void) ngx_del_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_linkreport_redis_add_read(void *data)
+{
+    ngx_http_linkreport_redis_set_event(data, 0, 1);
+}
+
+
+static void
+ngx_http_linkreport_redis_del_read(void *data)
+{
+    ngx_http_linkreport_redis_set_event(data, 0, 0);
+}
+
+
+static void
+ngx_http_linkreport_redis_add_write(void *data)
+{
+    ngx_http_linkreport_redis_set_event(data, 1, 1);
+}
+
+
+static void
+ngx_http_linkreport_redis_del_write(void *data)
+{
+    ngx_http_linkreport_redis_set_event(data, 1, 0);
+}
+
+
+/* hiredis is about to close the fd: forget it without closing it a second time */
+static void
+ngx_http_linkreport_redis_cleanup(void *data)
+{
+    ngx_http_linkreport_redis_t *rd = data;
+    ngx_connection_t            *c;
+
+    c = rd->conn;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+
+    rd->conn = NULL;
+    rd->ac = NULL;
+    rd->connected = 0;
+}
+
+
+static void
+ngx_http_linkreport_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c = ev->data;
+    ngx_http_linkreport_redis_t *rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleRead(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_linkreport_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c = ev->data;
+    ngx_http_linkreport_redis_t *rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleWrite(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_linkreport_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_linkreport_redis_t *rd = ac->data;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "linkreport: redis: cannot connect to %V: %s",
+                      &rd->conf->redis_addr, ac->errstr);
+        /* hiredis frees the context after this callback returns */
+        rd->ac = NULL;
+        rd->connected = 0;
+        ngx_http_linkreport_redis_schedule_retry(rd);
+        return;
+    }
+
+    rd->connected = 1;
+    rd->retry_delay = NGX_HTTP_LINKREPORT_RETRY_MIN;
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0, "linkreport: redis: connected to %V",
+                  &rd->conf->redis_addr);
+}
+
+
+static void
+ngx_http_linkreport_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_linkreport_redis_t *rd = ac->data;
+
+    rd->ac = NULL;
+    rd->connected = 0;
+
+    if (rd->stopping) {
+        return;
+    }
+
+    ngx_uint_t  level = (status == REDIS_OK) ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    ngx_log_error(level, rd->log, 0,
+                  "linkreport: redis: connection to %V lost: %s",
+                  &rd->conf->redis_addr, ac->errstr[0] ? ac->errstr : "closed");
+
+    ngx_http_linkreport_redis_schedule_retry(rd);
+}
+
+
+static void
+ngx_http_linkreport_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_linkreport_redis_t *rd = ev->data;
+    redisAsyncContext           *ac = rd->ac;
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "linkreport: redis: connecting to %V timed out",
+                  &rd->conf->redis_addr);
+
+    if (ac) {
+        /* not yet connected, so no disconnect callback: retry from here */
+        redisAsyncFree(ac);
+    }
+
+    ngx_http_linkreport_redis_schedule_retry(rd);
+}
+
+
+static void
+ngx_http_linkreport_redis_connect(ngx_http_linkreport_redis_t *rd)
+{
+    ngx_http_linkreport_main_conf_t  *lmcf = rd->conf;
+    redisAsyncContext                *ac;
+    ngx_connection_t                 *c;
+
+    if (rd->stopping || rd->ac) {
+        return;
+    }
+
+    /* both are NUL-terminated copies made at configuration time */
+    if (lmcf->redis_port) {
+        ac = redisAsyncConnect((char *) lmcf->redis_host.data, lmcf->redis_port);
+    } else {
+        ac = redisAsyncConnectUnix((char *) lmcf->redis_host.data);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "linkreport: redis: out of memory");
+        ngx_http_linkreport_redis_schedule_retry(rd);
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "linkreport: redis: cannot connect to %V: %s",
+                      &lmcf->redis_addr, ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_linkreport_redis_schedule_retry(rd);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_linkreport_redis_schedule_retry(rd);
+        return;
+    }
+
+    c->data = rd;
+    c->read->handler = ngx_http_linkreport_redis_read_handler;
+    c->write->handler = ngx_http_linkreport_redis_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    rd->ac = ac;
+    rd->conn = c;
+
+    ac->data = rd;
+    ac->ev.data = rd;
+    ac->ev.addRead = ngx_http_linkreport_redis_add_read;
+    ac->ev.delRead = ngx_http_linkreport_redis_del_read;
+    ac->ev.addWrite = ngx_http_linkreport_redis_add_write;
+    ac->ev.delWrite = ngx_http_linkreport_redis_del_write;
+    ac->ev.cleanup = ngx_http_linkreport_redis_cleanup;
+
+    /* the connect callback is registered last: hiredis arms the write event then */
+    redisAsyncSetDisconnectCallback(ac, ngx_http_linkreport_redis_on_disconnect);
+    redisAsyncSetConnectCallback(ac, ngx_http_linkreport_redis_on_connect);
+
+    ngx_add_timer(&rd->connect_timer, lmcf->redis_timeout);
+}
+
+
+ngx_int_t
+ngx_http_linkreport_redis_start(ngx_cycle_t *cycle,
+    ngx_http_linkreport_main_conf_t *lmcf)
+{
+    ngx_http_linkreport_redis_t  *rd;
+
+    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_linkreport_redis_t));
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->conf = lmcf;
+    rd->log = cycle->log;
+    rd->retry_delay = NGX_HTTP_LINKREPORT_RETRY_MIN;
+
+    rd->connect_timer.handler = ngx_http_linkreport_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = cycle->log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->retry_timer.handler = ngx_http_linkreport_redis_retry_handler;
+    rd->retry_timer.data = rd;
+    rd->retry_timer.log = cycle->log;
+    rd->retry_timer.cancelable = 1;
+
+    lmcf->redis = rd;
+
+    ngx_http_linkreport_redis_connect(rd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_linkreport_redis_stop(ngx_http_linkreport_redis_t *rd)
+{
+    if (rd == NULL) {
+        return;
+    }
+
+    rd->stopping = 1;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->retry_timer.timer_set) {
+        ngx_del_timer(&rd->retry_timer);
+    }
+
+    if (rd->ac) {
+        redisAsyncFree(rd->ac);
+    }
+}
+
+
+redisAsyncContext *
+ngx_http_linkreport_redis_context(ngx_http_linkreport_redis_t *rd)
+{
+    return (rd && rd->connected && !rd->stopping) ? rd->ac : NULL;
+}
+
+
+ngx_flag_t
+ngx_http_linkreport_redis_stopping(ngx_http_linkreport_redis_t *rd)
+{
+    return rd->stopping;
+}

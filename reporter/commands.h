@@ -1,0 +1,28 @@
+#ifndef LR_COMMANDS_H
+#define LR_COMMANDS_H
+
+#include <getopt.h>
+
+#include "config.h"
+
+/* Each subcommand gets its own argv: argv[0] is its name, the rest its options (global
+ * options already removed). It returns the process exit status. */
+int cmd_migrate(const struct lr_config *cfg, int argc, char **argv);
+int cmd_company_create(const struct lr_config *cfg, int argc, char **argv);
+int cmd_link_create(const struct lr_config *cfg, int argc, char **argv);
+int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv);
+int cmd_drain(const struct lr_config *cfg, int argc, char **argv);
+int cmd_report(const struct lr_config *cfg, int argc, char **argv);
+
+/* getopt_long with our own messages. Returns the option's val, 'h' for --help, -1 at the
+ * end, or '?' after printing why the command line is wrong. Resets getopt on first call
+ * (optind must be 0). */
+int lr_getopt(const char *who, int argc, char **argv, const struct option *options);
+
+/* After the options: refuses leftover positional arguments. Returns 0 or EX_USAGE. */
+int lr_no_operands(const char *who, int argc, char **argv);
+
+/* For a required option left out. Returns EX_USAGE. */
+int lr_missing(const char *who, const char *option);
+
+#endif

@@ -1,0 +1,66 @@
+#include "config.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const char lr_config_usage[] =
+	"Global options (also accepted after the subcommand):\n"
+	"  --db CONNINFO        PostgreSQL conninfo or URL  [LINKREPORT_DB, postgresql:///linkreport]\n"
+	"  --redis ADDR         host:port or unix:/path      [LINKREPORT_REDIS, 127.0.0.1:6379]\n"
+	"  --stream KEY         click stream key             [LINKREPORT_STREAM, linkreport:clicks]\n"
+	"  --key-prefix PREFIX  link hash key prefix         [LINKREPORT_KEY_PREFIX, linkreport:link:]\n"
+	"  --base-url URL       public base of short URLs    [LINKREPORT_BASE_URL, http://localhost:8080]\n";
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : fallback;
+}
+
+void lr_config_from_env(struct lr_config *cfg)
+{
+	cfg->db = env_or("LINKREPORT_DB", "postgresql:///linkreport");
+	cfg->redis = env_or("LINKREPORT_REDIS", "127.0.0.1:6379");
+	cfg->stream = env_or("LINKREPORT_STREAM", "linkreport:clicks");
+	cfg->key_prefix = env_or("LINKREPORT_KEY_PREFIX", "linkreport:link:");
+	cfg->base_url = env_or("LINKREPORT_BASE_URL", "http://localhost:8080");
+}
+
+int lr_config_take_option(struct lr_config *cfg, int argc, char **argv, int *i)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+	} options[] = {
+		{"--db", offsetof(struct lr_config, db)},
+		{"--redis", offsetof(struct lr_config, redis)},
+		{"--stream", offsetof(struct lr_config, stream)},
+		{"--key-prefix", offsetof(struct lr_config, key_prefix)},
+		{"--base-url", offsetof(struct lr_config, base_url)},
+	};
+	const char *arg = argv[*i];
+	for (size_t k = 0; k < sizeof options / sizeof options[0]; k++) {
+		size_t n = strlen(options[k].name);
+		if (strncmp(arg, options[k].name, n) != 0 || (arg[n] != '\0' && arg[n] != '='))
+			continue;
+		const char *value;
+		if (arg[n] == '=') {
+			value = arg + n + 1;
+		} else if (*i + 1 < argc) {
+			value = argv[++*i];
+		} else {
+			lr_err("option %s needs a value", options[k].name);
+			return -1;
+		}
+		if (!*value) {
+			lr_err("option %s must not be empty", options[k].name);
+			return -1;
+		}
+		*(const char **)((char *)cfg + options[k].offset) = value;
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,195 @@
+#include "db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+static void ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message; /* "relation already exists, skipping" and the like are not news */
+}
+
+static const char *or_default(const char *s, const char *fallback)
+{
+	return s && *s ? s : fallback;
+}
+
+PGconn *lr_db_connect(const struct lr_config *cfg, const char *who, int *status)
+{
+	char *parse_error = NULL;
+	PQconninfoOption *parsed = PQconninfoParse(cfg->db, &parse_error);
+	if (!parsed) {
+		/* libpq's parse message quotes the string, which may contain a password. */
+		PQfreemem(parse_error);
+		lr_err("%s: LINKREPORT_DB/--db is not a valid PostgreSQL connection string", who);
+		*status = EX_USAGE;
+		return NULL;
+	}
+	PQconninfoFree(parsed);
+
+	/* Later keywords win, so the caller's conninfo can override these defaults. */
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *values[] = {"10", "linkreport", cfg->db, NULL};
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	if (!conn) {
+		lr_err("%s: out of memory connecting to PostgreSQL", who);
+		*status = EX_SOFTWARE;
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(conn);
+		size_t msg_len = strcspn(msg, "\n");
+		lr_err("%s: cannot connect to PostgreSQL (host %s, port %s, database %s): %.*s", who,
+		       or_default(PQhost(conn), "default"), or_default(PQport(conn), "default"),
+		       or_default(PQdb(conn), "default"), (int)msg_len, msg);
+		PQfinish(conn);
+		*status = EX_UNAVAILABLE;
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, ignore_notice, NULL);
+	return conn;
+}
+
+bool lr_db_ok(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+int lr_db_fail(const char *who, PGconn *conn, PGresult *res)
+{
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!msg) {
+		msg = PQerrorMessage(conn);
+	}
+	size_t len = strcspn(msg, "\n");
+	bool gone = PQstatus(conn) != CONNECTION_OK;
+	lr_err("%s: PostgreSQL %s: %.*s", who, gone ? "connection lost" : "error", (int)len, msg);
+	PQclear(res);
+	return gone ? EX_UNAVAILABLE : EX_SOFTWARE;
+}
+
+int lr_db_exec(const char *who, PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	if (!lr_db_ok(res))
+		return lr_db_fail(who, conn, res);
+	PQclear(res);
+	return EX_OK;
+}
+
+PGresult *lr_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+void lr_db_rollback(PGconn *conn)
+{
+	PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+/* Append-only: a released migration is never edited, a change is a new entry. */
+static const char *const migrations[] = {
+	/* 1: initial schema */
+	"CREATE TABLE companies ("
+	"  id text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_-]{1,64}$'),"
+	"  name text NOT NULL,"
+	"  timezone text NOT NULL,"
+	"  owner_email text NOT NULL,"
+	"  created_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE links ("
+	"  txtly_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  code text NOT NULL UNIQUE,"
+	"  company_id text NOT NULL REFERENCES companies,"
+	"  long_url text NOT NULL,"
+	"  short_url text NOT NULL,"
+	"  campaign_name text NOT NULL DEFAULT '',"
+	"  template_id text NOT NULL DEFAULT '',"
+	"  channel text NOT NULL DEFAULT '',"
+	"  message_id text NOT NULL DEFAULT '',"
+	"  track_user boolean NOT NULL DEFAULT false,"
+	"  created_on timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE link_recipients ("
+	"  txtly_id bigint REFERENCES links,"
+	"  token text,"
+	"  mobile_number text NOT NULL,"
+	"  message_id text NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (txtly_id, token));"
+	"CREATE TABLE clicks ("
+	"  click_id text PRIMARY KEY,"
+	"  stream_id text NOT NULL,"
+	"  company_id text NOT NULL,"
+	"  txtly_id bigint, code text, recipient text, short_url text, mobile_number text,"
+	"  client_ip text, browser text, platform text, platform_version text, engine text,"
+	"  country text, city text,"
+	"  visited_on timestamptz NOT NULL,"
+	"  device_type text, created_on timestamptz, long_url text, channel text,"
+	"  message_id text, campaign_name text, template_id text, user_agent text, method text,"
+	"  stored_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE INDEX clicks_company_visited_on ON clicks (company_id, visited_on);"
+	"CREATE TABLE dead_letters ("
+	"  id bigserial PRIMARY KEY,"
+	"  stream text,"
+	"  stream_id text,"
+	"  reason text NOT NULL,"
+	"  entry text NOT NULL,"
+	"  received_at timestamptz DEFAULT now());"
+	/* A batch stored but not acknowledged is read again; this keeps its dead letters single. */
+	"CREATE UNIQUE INDEX dead_letters_stream_entry ON dead_letters (stream, stream_id);",
+};
+
+/* Arbitrary constant shared by every linkreport migrate: serialises concurrent runs. */
+#define MIGRATE_LOCK "SELECT pg_advisory_xact_lock(7283146701)"
+
+int lr_db_migrate(const char *who, PGconn *conn, int *applied, int *version)
+{
+	int status;
+	*applied = 0;
+	*version = 0;
+	if ((status = lr_db_exec(who, conn, "BEGIN")) ||
+	    (status = lr_db_exec(who, conn, MIGRATE_LOCK)) ||
+	    (status = lr_db_exec(who, conn,
+				 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				 "  version int PRIMARY KEY,"
+				 "  applied_at timestamptz NOT NULL DEFAULT now())")) ||
+	    (status = lr_db_exec(who, conn, "COMMIT")))
+		goto fail;
+
+	for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
+		char version_text[16];
+		snprintf(version_text, sizeof version_text, "%zu", i + 1);
+		const char *params[] = {version_text};
+		if ((status = lr_db_exec(who, conn, "BEGIN")) ||
+		    (status = lr_db_exec(who, conn, MIGRATE_LOCK)))
+			goto fail;
+		PGresult *res = lr_db_query(conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
+					    1, params);
+		if (!lr_db_ok(res)) {
+			status = lr_db_fail(who, conn, res);
+			goto fail;
+		}
+		bool done = PQntuples(res) > 0;
+		PQclear(res);
+		if (!done) {
+			if ((status = lr_db_exec(who, conn, migrations[i])))
+				goto fail;
+			res = lr_db_query(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1,
+					  params);
+			if (!lr_db_ok(res)) {
+				status = lr_db_fail(who, conn, res);
+				goto fail;
+			}
+			PQclear(res);
+			++*applied;
+		}
+		if ((status = lr_db_exec(who, conn, "COMMIT")))
+			goto fail;
+		*version = (int)(i + 1);
+	}
+	return EX_OK;
+fail:
+	lr_db_rollback(conn);
+	return status;
+}

@@ -1,0 +1,32 @@
+#ifndef LR_DB_H
+#define LR_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+/* Connects to PostgreSQL. On failure prints one line naming host, port and database (never
+ * the conninfo, which may hold a password), sets *status (64 for an unparsable conninfo,
+ * 69 otherwise) and returns NULL. `who` prefixes messages, e.g. "link create". */
+PGconn *lr_db_connect(const struct lr_config *cfg, const char *who, int *status);
+
+/* Prints the error of a failed command and returns the exit status it deserves: 69 when
+ * the connection is gone, 70 otherwise. Clears res. */
+int lr_db_fail(const char *who, PGconn *conn, PGresult *res);
+
+/* Runs a statement without parameters; on failure prints, returns the exit status. */
+int lr_db_exec(const char *who, PGconn *conn, const char *sql);
+
+/* Like PQexecParams with text parameters and results. */
+PGresult *lr_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params);
+
+bool lr_db_ok(const PGresult *res);
+
+/* Best effort, for error paths. */
+void lr_db_rollback(PGconn *conn);
+
+/* Applies pending migrations; *applied and *version describe the outcome. */
+int lr_db_migrate(const char *who, PGconn *conn, int *applied, int *version);
+
+#endif

@@ -1,0 +1,565 @@
+/* drain: Redis stream -> PostgreSQL clicks. At-least-once delivery from the stream plus
+ * ON CONFLICT (click_id) DO NOTHING gives exactly-once rows: a batch is acknowledged only
+ * after its transaction committed, so a crash re-delivers it and duplicates fall away. */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "db.h"
+#include "redis_conn.h"
+#include "util.h"
+#include "validate.h"
+
+/* Set from the signal handler, which can reach nothing else. */
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+enum field {
+	F_CLICK_ID, F_COMPANY_ID, F_TXTLY_ID, F_CODE, F_RECIPIENT, F_SHORT_URL, F_MOBILE_NUMBER,
+	F_CLIENT_IP, F_BROWSER, F_PLATFORM, F_PLATFORM_VERSION, F_ENGINE, F_COUNTRY, F_CITY,
+	F_VISITED_ON, F_DEVICE_TYPE, F_CREATED_ON, F_LONG_URL, F_CHANNEL, F_MESSAGE_ID,
+	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, N_FIELDS
+};
+
+/* Stream field names, in enum order; also the clicks columns of the same name. */
+static const char *const field_names[N_FIELDS] = {
+	"click_id", "company_id", "txtly_id", "code", "recipient", "short_url", "mobile_number",
+	"client_ip", "browser", "platform", "platform_version", "engine", "country", "city",
+	"visited_on", "device_type", "created_on", "long_url", "channel", "message_id",
+	"campaign_name", "template_id", "user_agent", "method",
+};
+
+/* $1 is the stream id; field i is parameter i + 2. */
+static const char insert_click_sql[] =
+	"INSERT INTO clicks (stream_id, click_id, company_id, txtly_id, code, recipient,"
+	" short_url, mobile_number, client_ip, browser, platform, platform_version, engine,"
+	" country, city, visited_on, device_type, created_on, long_url, channel, message_id,"
+	" campaign_name, template_id, user_agent, method)"
+	" VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+	" to_timestamp($16::bigint / 1000.0), $17, to_timestamp($18::bigint), $19, $20, $21,"
+	" $22, $23, $24, $25)"
+	" ON CONFLICT (click_id) DO NOTHING";
+
+static const char insert_dead_letter_sql[] =
+	"INSERT INTO dead_letters (stream, stream_id, reason, entry) VALUES ($1, $2, $3, $4)"
+	" ON CONFLICT (stream, stream_id) DO NOTHING";
+
+/* Up to 9999-12-31T23:59:59.999Z: later values would make PostgreSQL fail the batch. */
+#define MAX_VISITED_ON_MS 253402300799999LL
+#define MAX_CREATED_ON_S 253402300799LL
+#define MAX_BIGINT 9223372036854775807LL
+
+struct drain_options {
+	const char *group;
+	const char *consumer;
+	long long count;
+	long long block_ms;
+	long long claim_idle_ms;
+	bool once;
+};
+
+struct counts {
+	long long stored, duplicates, dead_letters;
+};
+
+struct drainer {
+	const struct lr_config *cfg;
+	const struct drain_options *opt;
+	const char *who;
+	redisContext *redis;
+	PGconn *pg;
+	struct counts total;
+};
+
+/* PostgreSQL text takes neither NUL nor invalid UTF-8 (the edge copies raw header bytes):
+ * such bytes become U+FFFD rather than failing the whole batch. */
+static char *sanitized_copy(const char *s, size_t len)
+{
+	if (lr_utf8_valid(s, len)) {
+		char *copy = lr_xmalloc(len + 1);
+		memcpy(copy, s, len);
+		copy[len] = '\0';
+		return copy;
+	}
+	char *out = lr_xmalloc(len * 3 + 1);
+	size_t o = 0, i = 0;
+	while (i < len) {
+		size_t step = 1;
+		/* Find the longest valid sequence (1..4 bytes) starting here. */
+		for (size_t n = 1; n <= 4 && i + n <= len; n++) {
+			if (lr_utf8_valid(s + i, n)) {
+				step = n;
+				break;
+			}
+		}
+		if (lr_utf8_valid(s + i, step)) {
+			memcpy(out + o, s + i, step);
+			o += step;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+		}
+		i += step;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* The entry as a JSON object, for dead_letters.entry. */
+static char *entry_as_json(const redisReply *fields)
+{
+	size_t cap = 64, len = 0;
+	char *json = lr_xmalloc(cap);
+	json[len++] = '{';
+	for (size_t i = 0; fields && i + 1 < fields->elements; i++) {
+		const redisReply *item = fields->element[i];
+		char *text = item->type == REDIS_REPLY_STRING ? sanitized_copy(item->str, item->len)
+							       : lr_xstrdup("");
+		size_t need = strlen(text) * 6 + 8;
+		if (len + need >= cap) {
+			cap = (len + need) * 2;
+			json = lr_xrealloc(json, cap);
+		}
+		if (i % 2 == 0 && i > 0)
+			json[len++] = ',';
+		json[len++] = '"';
+		for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+			if (*p == '"' || *p == '\\') {
+				json[len++] = '\\';
+				json[len++] = (char)*p;
+			} else if (*p < 0x20) {
+				len += (size_t)sprintf(json + len, "\\u%04x", *p);
+			} else {
+				json[len++] = (char)*p;
+			}
+		}
+		json[len++] = '"';
+		if (i % 2 == 0)
+			json[len++] = ':';
+		free(text);
+	}
+	if (len + 2 >= cap)
+		json = lr_xrealloc(json, len + 2);
+	json[len++] = '}';
+	json[len] = '\0';
+	return json;
+}
+
+/* Fills values[] (NULL when absent) and returns NULL, or the reason to dead-letter. */
+static const char *read_entry(const redisReply *fields, char *values[N_FIELDS])
+{
+	for (int f = 0; f < N_FIELDS; f++)
+		values[f] = NULL;
+	if (!fields || fields->type != REDIS_REPLY_ARRAY)
+		return "entry no longer in the stream";
+	if (fields->elements % 2 != 0)
+		return "odd number of field/value items";
+	for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+		const redisReply *name = fields->element[i], *value = fields->element[i + 1];
+		if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
+			return "field or value is not a string";
+		for (int f = 0; f < N_FIELDS; f++) {
+			if (name->len == strlen(field_names[f]) &&
+			    memcmp(name->str, field_names[f], name->len) == 0) {
+				free(values[f]); /* a repeated field: the last one wins */
+				values[f] = sanitized_copy(value->str, value->len);
+				break;
+			}
+		}
+	}
+	long long number;
+	if (!values[F_CLICK_ID] || !*values[F_CLICK_ID])
+		return "missing click_id";
+	if (!lr_valid_click_id(values[F_CLICK_ID], strlen(values[F_CLICK_ID])))
+		return "click_id is not 32 lowercase hex characters";
+	if (!values[F_COMPANY_ID] || !*values[F_COMPANY_ID])
+		return "missing company_id";
+	if (!lr_valid_code(values[F_COMPANY_ID]))
+		return "company_id is not [A-Za-z0-9_-]{1,64}";
+	if (!values[F_VISITED_ON] || !*values[F_VISITED_ON])
+		return "missing visited_on";
+	if (!lr_parse_uint(values[F_VISITED_ON], strlen(values[F_VISITED_ON]), MAX_VISITED_ON_MS,
+			   &number))
+		return "visited_on is not Unix milliseconds";
+	/* Optional numbers: a bad value is stored as NULL rather than losing the click. */
+	if (values[F_TXTLY_ID] &&
+	    !lr_parse_uint(values[F_TXTLY_ID], strlen(values[F_TXTLY_ID]), MAX_BIGINT, &number)) {
+		free(values[F_TXTLY_ID]);
+		values[F_TXTLY_ID] = NULL;
+	}
+	if (values[F_CREATED_ON] && !lr_parse_uint(values[F_CREATED_ON], strlen(values[F_CREATED_ON]),
+						   MAX_CREATED_ON_S, &number)) {
+		free(values[F_CREATED_ON]);
+		values[F_CREATED_ON] = NULL;
+	}
+	return NULL;
+}
+
+static void free_values(char *values[N_FIELDS])
+{
+	for (int f = 0; f < N_FIELDS; f++) {
+		free(values[f]);
+		values[f] = NULL;
+	}
+}
+
+/* Stores one entry (or its dead letter) inside the open transaction. */
+static int store_entry(struct drainer *d, const redisReply *entry, struct counts *batch)
+{
+	const redisReply *id = entry->element[0];
+	const redisReply *fields = entry->elements > 1 ? entry->element[1] : NULL;
+	char *values[N_FIELDS];
+	const char *reason = read_entry(fields, values);
+	PGresult *res;
+	if (reason) {
+		char *json = entry_as_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
+		const char *params[] = {d->cfg->stream, id->str, reason, json};
+		res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
+		free(json);
+		if (lr_db_ok(res))
+			batch->dead_letters++;
+	} else {
+		const char *params[N_FIELDS + 1];
+		params[0] = id->str;
+		for (int f = 0; f < N_FIELDS; f++)
+			params[f + 1] = values[f];
+		res = PQexecPrepared(d->pg, "insert_click", N_FIELDS + 1, params, NULL, NULL, 0);
+		if (lr_db_ok(res)) {
+			if (PQcmdTuples(res)[0] == '1')
+				batch->stored++;
+			else
+				batch->duplicates++;
+		}
+	}
+	free_values(values);
+	if (!lr_db_ok(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
+	}
+	PQclear(res);
+	return EX_OK;
+}
+
+static bool is_entry(const redisReply *entry)
+{
+	return entry->type == REDIS_REPLY_ARRAY && entry->elements >= 1 &&
+	       entry->element[0]->type == REDIS_REPLY_STRING;
+}
+
+/* One transaction for the batch, then XACK. Any PostgreSQL failure rolls back and acks
+ * nothing, so the entries stay pending for the next attempt. */
+static int process_batch(struct drainer *d, const redisReply *entries)
+{
+	struct counts batch = {0};
+	if (lr_db_exec(d->who, d->pg, "BEGIN"))
+		return EX_UNAVAILABLE;
+	for (size_t i = 0; i < entries->elements; i++) {
+		if (!is_entry(entries->element[i]))
+			continue;
+		if (store_entry(d, entries->element[i], &batch)) {
+			lr_db_rollback(d->pg);
+			return EX_UNAVAILABLE;
+		}
+	}
+	if (lr_db_exec(d->who, d->pg, "COMMIT"))
+		return EX_UNAVAILABLE;
+
+	size_t argc = 0;
+	const char **argv = lr_xcalloc(entries->elements + 3, sizeof *argv);
+	size_t *argvlen = lr_xcalloc(entries->elements + 3, sizeof *argvlen);
+	argv[argc] = "XACK", argvlen[argc++] = 4;
+	argv[argc] = d->cfg->stream, argvlen[argc++] = strlen(d->cfg->stream);
+	argv[argc] = d->opt->group, argvlen[argc++] = strlen(d->opt->group);
+	for (size_t i = 0; i < entries->elements; i++) {
+		if (!is_entry(entries->element[i]))
+			continue;
+		argv[argc] = entries->element[i]->element[0]->str;
+		argvlen[argc++] = entries->element[i]->element[0]->len;
+	}
+	int status = EX_OK;
+	if (argc > 3) {
+		redisReply *reply = redisCommandArgv(d->redis, (int)argc, argv, argvlen);
+		if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+			lr_redis_report(d->who, "XACK", d->redis, reply);
+			status = EX_UNAVAILABLE;
+		} else {
+			freeReplyObject(reply);
+		}
+	}
+	free(argv);
+	free(argvlen);
+	/* Committed rows count even when the ack failed: a re-delivery finds them duplicates. */
+	d->total.stored += batch.stored;
+	d->total.duplicates += batch.duplicates;
+	d->total.dead_letters += batch.dead_letters;
+	return status;
+}
+
+/* XREADGROUP from `start` ("0": our pending entries; ">": new ones). Sets *n_read. */
+static int read_and_store(struct drainer *d, const char *start, long long block_ms,
+			  size_t *n_read)
+{
+	char count[24], block[24];
+	snprintf(count, sizeof count, "%lld", d->opt->count);
+	snprintf(block, sizeof block, "%lld", block_ms);
+	const char *argv[12];
+	int argc = 0;
+	argv[argc++] = "XREADGROUP";
+	argv[argc++] = "GROUP";
+	argv[argc++] = d->opt->group;
+	argv[argc++] = d->opt->consumer;
+	argv[argc++] = "COUNT";
+	argv[argc++] = count;
+	if (block_ms > 0) {
+		argv[argc++] = "BLOCK";
+		argv[argc++] = block;
+	}
+	argv[argc++] = "STREAMS";
+	argv[argc++] = d->cfg->stream;
+	argv[argc++] = start;
+	*n_read = 0;
+	redisReply *reply = redisCommandArgv(d->redis, argc, argv, NULL);
+	if (!reply || (reply->type != REDIS_REPLY_NIL && reply->type != REDIS_REPLY_ARRAY)) {
+		lr_redis_report(d->who, "XREADGROUP", d->redis, reply);
+		return EX_UNAVAILABLE;
+	}
+	int status = EX_OK;
+	/* Reply: nil, or [[stream, [[id, [field, value, ...] or nil], ...]]]. */
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+	    reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
+	    reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+		const redisReply *entries = reply->element[0]->element[1];
+		*n_read = entries->elements;
+		if (entries->elements > 0)
+			status = process_batch(d, entries);
+	}
+	freeReplyObject(reply);
+	return status;
+}
+
+/* Takes over entries other consumers (e.g. a crashed drain with another default name)
+ * left pending for longer than --claim-idle-ms; they then read as our own pending ones. */
+static int claim_abandoned(struct drainer *d)
+{
+	char idle[24], count[24];
+	snprintf(idle, sizeof idle, "%lld", d->opt->claim_idle_ms);
+	snprintf(count, sizeof count, "%lld", d->opt->count);
+	char *cursor = lr_xstrdup("0-0");
+	int status = EX_OK;
+	for (;;) {
+		const char *argv[] = {"XAUTOCLAIM", d->cfg->stream, d->opt->group, d->opt->consumer,
+				      idle,	    cursor,	    "COUNT",	   count,
+				      "JUSTID"};
+		redisReply *reply = redisCommandArgv(d->redis, 9, argv, NULL);
+		if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+		    reply->element[0]->type != REDIS_REPLY_STRING) {
+			lr_redis_report(d->who, "XAUTOCLAIM", d->redis, reply);
+			status = EX_UNAVAILABLE;
+			break;
+		}
+		free(cursor);
+		cursor = lr_xstrdup(reply->element[0]->str);
+		freeReplyObject(reply);
+		if (strcmp(cursor, "0-0") == 0 || stop_requested)
+			break;
+	}
+	free(cursor);
+	return status;
+}
+
+static void disconnect(struct drainer *d)
+{
+	if (d->redis)
+		redisFree(d->redis);
+	if (d->pg)
+		PQfinish(d->pg);
+	d->redis = NULL;
+	d->pg = NULL;
+}
+
+static int connect_all(struct drainer *d)
+{
+	/* The command timeout must outlast a blocking XREADGROUP. */
+	int timeout_ms = (int)(d->opt->block_ms + 10000);
+	d->redis = lr_redis_connect(d->cfg, d->who, timeout_ms);
+	if (!d->redis)
+		return EX_UNAVAILABLE;
+	const char *argv[] = {"XGROUP", "CREATE", d->cfg->stream, d->opt->group, "0", "MKSTREAM"};
+	redisReply *reply = redisCommandArgv(d->redis, 6, argv, NULL);
+	if (!reply || (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)) {
+		lr_redis_report(d->who, "XGROUP CREATE", d->redis, reply);
+		return EX_UNAVAILABLE;
+	}
+	freeReplyObject(reply);
+
+	int status;
+	d->pg = lr_db_connect(d->cfg, d->who, &status);
+	if (!d->pg)
+		return status;
+	PGresult *res = PQprepare(d->pg, "insert_click", insert_click_sql, 0, NULL);
+	if (!lr_db_ok(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
+	}
+	PQclear(res);
+	res = PQprepare(d->pg, "insert_dead_letter", insert_dead_letter_sql, 0, NULL);
+	if (!lr_db_ok(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
+	}
+	PQclear(res);
+	return EX_OK;
+}
+
+/* Pending first (what an earlier run read but did not ack), then new entries. In --once
+ * mode reads never block and the pass ends when the stream has nothing more. */
+static int run_pass(struct drainer *d)
+{
+	int status = claim_abandoned(d);
+	size_t n;
+	while (status == EX_OK && !stop_requested) {
+		status = read_and_store(d, "0", 0, &n);
+		if (n == 0)
+			break;
+	}
+	while (status == EX_OK && !stop_requested) {
+		status = read_and_store(d, ">", d->opt->once ? 0 : d->opt->block_ms, &n);
+		if (n == 0 && d->opt->once)
+			break;
+	}
+	return status;
+}
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_requested)
+		;
+}
+
+static const char usage[] =
+	"usage: linkreport drain [--group G] [--consumer NAME] [--count N] [--block-ms MS]\n"
+	"         [--claim-idle-ms MS] [--once]\n"
+	"  --group G           consumer group (default linkreport)\n"
+	"  --consumer NAME     consumer name (default HOSTNAME-PID); keep it stable per worker\n"
+	"  --count N           entries per batch and transaction (default 500)\n"
+	"  --block-ms MS       how long one read waits for new entries (default 5000)\n"
+	"  --claim-idle-ms MS  take over other consumers' entries pending longer (default 60000)\n"
+	"  --once              drain what is there, print a summary and exit\n"
+	"Without --once runs until SIGTERM/SIGINT, retrying with backoff when PostgreSQL or\n"
+	"Redis fails.\n";
+
+static bool parse_positive(const char *who, const char *option, const char *value,
+			   long long max, long long *out)
+{
+	if (!lr_parse_uint(value, strlen(value), max, out)) {
+		lr_err("%s: %s must be an integer from 0 to %lld", who, option, max);
+		return false;
+	}
+	return true;
+}
+
+int cmd_drain(const struct lr_config *cfg, int argc, char **argv)
+{
+	const char *who = "drain";
+	static const struct option options[] = {
+		{"group", required_argument, NULL, 'g'},
+		{"consumer", required_argument, NULL, 'c'},
+		{"count", required_argument, NULL, 'n'},
+		{"block-ms", required_argument, NULL, 'b'},
+		{"claim-idle-ms", required_argument, NULL, 'i'},
+		{"once", no_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct drain_options opt = {
+		.group = "linkreport", .count = 500, .block_ms = 5000, .claim_idle_ms = 60000};
+	char consumer_buf[300];
+	int c;
+	optind = 0;
+	while ((c = lr_getopt(who, argc, argv, options)) != -1) {
+		switch (c) {
+		case 'g': opt.group = optarg; break;
+		case 'c': opt.consumer = optarg; break;
+		case 'n':
+			if (!parse_positive(who, "--count", optarg, 100000, &opt.count))
+				return EX_USAGE;
+			break;
+		case 'b':
+			if (!parse_positive(who, "--block-ms", optarg, 3600000, &opt.block_ms))
+				return EX_USAGE;
+			break;
+		case 'i':
+			if (!parse_positive(who, "--claim-idle-ms", optarg, 86400000LL * 365,
+					    &opt.claim_idle_ms))
+				return EX_USAGE;
+			break;
+		case 'o': opt.once = true; break;
+		case 'h': fputs(usage, stdout); return EX_OK;
+		default: return EX_USAGE;
+		}
+	}
+	int status = lr_no_operands(who, argc, argv);
+	if (status)
+		return status;
+	if (opt.count == 0) {
+		lr_err("%s: --count must be at least 1", who);
+		return EX_USAGE;
+	}
+	if (!*opt.group || (opt.consumer && !*opt.consumer)) {
+		lr_err("%s: --group and --consumer must not be empty", who);
+		return EX_USAGE;
+	}
+	if (!opt.consumer) {
+		char host[256];
+		if (gethostname(host, sizeof host) != 0)
+			snprintf(host, sizeof host, "linkreport");
+		host[sizeof host - 1] = '\0';
+		snprintf(consumer_buf, sizeof consumer_buf, "%s-%ld", host, (long)getpid());
+		opt.consumer = consumer_buf;
+	}
+
+	struct sigaction sa = {0};
+	sa.sa_handler = request_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	struct drainer d = {.cfg = cfg, .opt = &opt, .who = who};
+	long long backoff_ms = 500;
+	for (;;) {
+		struct counts before = d.total;
+		status = connect_all(&d);
+		if (status == EX_OK)
+			status = run_pass(&d);
+		if (d.total.stored + d.total.duplicates + d.total.dead_letters >
+		    before.stored + before.duplicates + before.dead_letters)
+			backoff_ms = 500; /* it worked for a while: start the backoff afresh */
+		if (opt.once || stop_requested || status == EX_USAGE)
+			break;
+		/* Daemon: the failed batch is still pending and is read again after reconnecting. */
+		disconnect(&d);
+		lr_err("%s: retrying in %lld ms", who, backoff_ms);
+		sleep_ms(backoff_ms);
+		if (stop_requested)
+			break;
+		backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
+	}
+	disconnect(&d);
+	if (stop_requested)
+		status = EX_OK;
+	printf("drained: %lld stored, %lld duplicates, %lld dead letters\n", d.total.stored,
+	       d.total.duplicates, d.total.dead_letters);
+	return status;
+}

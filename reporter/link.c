@@ -1,0 +1,464 @@
+/* link create / link publish: PostgreSQL holds the link, Redis a published copy for the
+ * edge (docs/data-contract.md). */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "db.h"
+#include "redis_conn.h"
+#include "util.h"
+#include "validate.h"
+
+#define CODE_LENGTH 6
+#define TOKEN_LENGTH 5
+#define CODE_ATTEMPTS 20
+
+struct recipient {
+	char *mobile;
+	char *message_id;
+	char token[65]; /* ours are TOKEN_LENGTH long; the contract allows 64 */
+};
+
+/* Everything the link hash holds, as strings. */
+struct link {
+	const char *code, *long_url, *short_url, *txtly_id, *company_id;
+	const char *campaign_name, *template_id, *channel, *message_id, *created_on;
+	struct recipient *recipients;
+	size_t n_recipients;
+};
+
+static void free_recipients(struct recipient *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].mobile);
+		free(r[i].message_id);
+	}
+	free(r);
+}
+
+/* DEL + HSET in one MULTI: the hash becomes exactly the stored link (no stale r:{token}
+ * fields from an earlier life of the code) and the edge never sees it half written. */
+static int publish(const struct lr_config *cfg, const char *who, redisContext *redis,
+		   const struct link *link)
+{
+	struct lr_strv argv = {0};
+	char *key = lr_xasprintf("%s%s", cfg->key_prefix, link->code);
+	lr_strv_push(&argv, lr_xstrdup("HSET"));
+	lr_strv_push(&argv, lr_xstrdup(key));
+	const char *fields[][2] = {
+		{"long_url", link->long_url},
+		{"short_url", link->short_url},
+		{"txtly_id", link->txtly_id},
+		{"company_id", link->company_id},
+		{"campaign_name", link->campaign_name},
+		{"template_id", link->template_id},
+		{"channel", link->channel},
+		{"message_id", link->message_id},
+		{"created_on", link->created_on},
+		{"track_user", link->n_recipients ? "1" : "0"},
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		lr_strv_push(&argv, lr_xstrdup(fields[i][0]));
+		lr_strv_push(&argv, lr_xstrdup(fields[i][1]));
+	}
+	for (size_t i = 0; i < link->n_recipients; i++) {
+		const struct recipient *r = &link->recipients[i];
+		lr_strv_push(&argv, lr_xasprintf("r:%s", r->token));
+		lr_strv_push(&argv, lr_xasprintf("%s\t%s", r->mobile, r->message_id));
+	}
+
+	int status = EX_OK;
+	const char *del[] = {"DEL", key};
+	redisAppendCommand(redis, "MULTI");
+	redisAppendCommandArgv(redis, 2, del, NULL);
+	redisAppendCommandArgv(redis, (int)argv.len, (const char **)argv.items, NULL);
+	redisAppendCommand(redis, "EXEC");
+	for (int i = 0; i < 4; i++) {
+		redisReply *reply = NULL;
+		if (redisGetReply(redis, (void **)&reply) != REDIS_OK) {
+			lr_redis_report(who, "HSET", redis, reply);
+			status = EX_UNAVAILABLE;
+			break;
+		}
+		bool ok = i < 3 ? reply->type == REDIS_REPLY_STATUS
+				: reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+					  reply->element[1]->type == REDIS_REPLY_INTEGER;
+		if (!ok) {
+			lr_redis_report(who, "HSET", redis, reply);
+			status = EX_UNAVAILABLE;
+			break;
+		}
+		freeReplyObject(reply);
+	}
+	free(key);
+	lr_strv_free(&argv);
+	return status;
+}
+
+static void print_link(const struct link *link)
+{
+	if (link->n_recipients == 0) {
+		printf("%s\n", link->short_url);
+		return;
+	}
+	for (size_t i = 0; i < link->n_recipients; i++) {
+		const struct recipient *r = &link->recipients[i];
+		printf("%s/%s\t%s\t%s\n", link->short_url, r->token, r->mobile, r->message_id);
+	}
+}
+
+static const char create_usage[] =
+	"usage: linkreport link create --company ID --long-url URL [--slug CODE]\n"
+	"         [--campaign NAME] [--template-id ID] [--channel CH] [--message-id ID]\n"
+	"         [--recipient MOBILE[:MESSAGE_ID]]...\n"
+	"  --long-url URL   http:// or https://, no spaces or control characters, <= 2048 bytes\n"
+	"  --slug CODE      [A-Za-z0-9_-]{1,64}; default: 6 random base62 characters\n"
+	"  --recipient      makes a track-user link; MOBILE is +?[0-9]{4,20}; repeatable\n"
+	"Text options: no control characters, at most 256 bytes.\n"
+	"Prints the short URL, or for a track-user link one line per recipient:\n"
+	"  SHORT_URL/TOKEN<TAB>MOBILE<TAB>MESSAGE_ID\n";
+
+/* Splits and checks MOBILE[:MESSAGE_ID]. Returns NULL when fine, else the reason. */
+static const char *parse_recipient(const char *arg, struct recipient *out)
+{
+	const char *colon = strchr(arg, ':');
+	size_t mobile_len = colon ? (size_t)(colon - arg) : strlen(arg);
+	out->mobile = lr_xmalloc(mobile_len + 1);
+	memcpy(out->mobile, arg, mobile_len);
+	out->mobile[mobile_len] = '\0';
+	out->message_id = lr_xstrdup(colon ? colon + 1 : "");
+	if (!lr_valid_mobile(out->mobile))
+		return "mobile number must match +?[0-9]{4,20}";
+	if (lr_check_text(out->message_id, LR_TEXT_MAX))
+		return "message id must have no control characters and at most 256 bytes";
+	return NULL;
+}
+
+static bool token_taken(const struct recipient *r, size_t n, const char *token)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(r[i].token, token) == 0)
+			return true;
+	return false;
+}
+
+/* Inserts the link and its recipients in one transaction; fills txtly_id/created_on/code. */
+static int store_link(const char *who, PGconn *conn, const struct lr_config *cfg,
+		      const char *slug, struct link *link, char *code_buf, char **short_url,
+		      char **txtly_id, char **created_on)
+{
+	int status = lr_db_exec(who, conn, "BEGIN");
+	if (status)
+		return status;
+	const char *company_params[] = {link->company_id};
+	PGresult *res = lr_db_query(conn, "SELECT 1 FROM companies WHERE id = $1 FOR KEY SHARE", 1,
+				    company_params);
+	if (!lr_db_ok(res)) {
+		status = lr_db_fail(who, conn, res);
+		goto fail;
+	}
+	bool company_known = PQntuples(res) > 0;
+	PQclear(res);
+	if (!company_known) {
+		lr_err("%s: unknown company '%s'", who, link->company_id);
+		status = EX_DATAERR;
+		goto fail;
+	}
+
+	const char *base = cfg->base_url;
+	size_t base_len = strlen(base);
+	while (base_len > 0 && base[base_len - 1] == '/')
+		base_len--;
+	for (int attempt = 0;; attempt++) {
+		if (slug) {
+			snprintf(code_buf, 65, "%s", slug);
+		} else if (attempt == CODE_ATTEMPTS) {
+			lr_err("%s: no free random code after %d attempts", who, CODE_ATTEMPTS);
+			status = EX_SOFTWARE;
+			goto fail;
+		} else if (!lr_random_base62(code_buf, CODE_LENGTH)) {
+			lr_err("%s: getrandom failed", who);
+			status = EX_SOFTWARE;
+			goto fail;
+		}
+		free(*short_url);
+		*short_url = lr_xasprintf("%.*s/%s", (int)base_len, base, code_buf);
+		const char *params[] = {code_buf,	    link->company_id,	   link->long_url,
+					*short_url,	    link->campaign_name,   link->template_id,
+					link->channel,	    link->message_id,
+					link->n_recipients ? "true" : "false"};
+		res = lr_db_query(conn,
+				  "INSERT INTO links (code, company_id, long_url, short_url, campaign_name,"
+				  " template_id, channel, message_id, track_user)"
+				  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+				  " ON CONFLICT (code) DO NOTHING"
+				  " RETURNING txtly_id, floor(extract(epoch FROM created_on))::bigint",
+				  9, params);
+		if (!lr_db_ok(res)) {
+			status = lr_db_fail(who, conn, res);
+			goto fail;
+		}
+		if (PQntuples(res) == 1) {
+			*txtly_id = lr_xstrdup(PQgetvalue(res, 0, 0));
+			*created_on = lr_xstrdup(PQgetvalue(res, 0, 1));
+			PQclear(res);
+			break;
+		}
+		PQclear(res);
+		if (slug) {
+			lr_err("%s: slug '%s' is already taken", who, slug);
+			status = EX_DATAERR;
+			goto fail;
+		}
+	}
+
+	for (size_t i = 0; i < link->n_recipients; i++) {
+		struct recipient *r = &link->recipients[i];
+		do {
+			if (!lr_random_base62(r->token, TOKEN_LENGTH)) {
+				lr_err("%s: getrandom failed", who);
+				status = EX_SOFTWARE;
+				goto fail;
+			}
+		} while (token_taken(link->recipients, i, r->token));
+		const char *params[] = {*txtly_id, r->token, r->mobile, r->message_id};
+		res = lr_db_query(conn,
+				  "INSERT INTO link_recipients (txtly_id, token, mobile_number, message_id)"
+				  " VALUES ($1, $2, $3, $4)",
+				  4, params);
+		if (!lr_db_ok(res)) {
+			status = lr_db_fail(who, conn, res);
+			goto fail;
+		}
+		PQclear(res);
+	}
+	status = lr_db_exec(who, conn, "COMMIT");
+	if (status == EX_OK)
+		return EX_OK;
+fail:
+	lr_db_rollback(conn);
+	return status;
+}
+
+int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
+{
+	const char *who = argv[0];
+	static const struct option options[] = {
+		{"company", required_argument, NULL, 'c'},
+		{"long-url", required_argument, NULL, 'u'},
+		{"slug", required_argument, NULL, 's'},
+		{"campaign", required_argument, NULL, 'C'},
+		{"template-id", required_argument, NULL, 'T'},
+		{"channel", required_argument, NULL, 'H'},
+		{"message-id", required_argument, NULL, 'M'},
+		{"recipient", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct link link = {.campaign_name = "", .template_id = "", .channel = "", .message_id = ""};
+	const char *slug = NULL;
+	const char *recipient_args[argc > 0 ? argc : 1];
+	size_t n_recipient_args = 0;
+	int opt;
+	optind = 0;
+	while ((opt = lr_getopt(who, argc, argv, options)) != -1) {
+		switch (opt) {
+		case 'c': link.company_id = optarg; break;
+		case 'u': link.long_url = optarg; break;
+		case 's': slug = optarg; break;
+		case 'C': link.campaign_name = optarg; break;
+		case 'T': link.template_id = optarg; break;
+		case 'H': link.channel = optarg; break;
+		case 'M': link.message_id = optarg; break;
+		case 'r': recipient_args[n_recipient_args++] = optarg; break;
+		case 'h': fputs(create_usage, stdout); return EX_OK;
+		default: return EX_USAGE;
+		}
+	}
+	int status = lr_no_operands(who, argc, argv);
+	if (status)
+		return status;
+	if (!link.company_id)
+		return lr_missing(who, "--company");
+	if (!link.long_url)
+		return lr_missing(who, "--long-url");
+	if (lr_check_url(cfg->base_url)) {
+		lr_err("%s: LINKREPORT_BASE_URL/--base-url must be an http:// or https:// URL", who);
+		return EX_USAGE;
+	}
+
+	const char *why;
+	if (!lr_valid_code(link.company_id)) {
+		lr_err("%s: unknown company (--company must match [A-Za-z0-9_-]{1,64})", who);
+		return EX_DATAERR;
+	}
+	if ((why = lr_check_url(link.long_url))) {
+		lr_err("%s: --long-url %s", who, why);
+		return EX_DATAERR;
+	}
+	if (slug && !lr_valid_code(slug)) {
+		lr_err("%s: --slug must match [A-Za-z0-9_-]{1,64}", who);
+		return EX_DATAERR;
+	}
+	const char *texts[][2] = {{"--campaign", link.campaign_name},
+				  {"--template-id", link.template_id},
+				  {"--channel", link.channel},
+				  {"--message-id", link.message_id}};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		if ((why = lr_check_text(texts[i][1], LR_TEXT_MAX))) {
+			lr_err("%s: %s %s", who, texts[i][0], why);
+			return EX_DATAERR;
+		}
+	}
+	link.recipients = lr_xcalloc(n_recipient_args, sizeof *link.recipients);
+	for (size_t i = 0; i < n_recipient_args; i++) {
+		link.n_recipients++;
+		if ((why = parse_recipient(recipient_args[i], &link.recipients[i]))) {
+			lr_err("%s: --recipient %s", who, why);
+			free_recipients(link.recipients, link.n_recipients);
+			return EX_DATAERR;
+		}
+	}
+
+	/* Redis first: when it is down, refuse before anything is stored. */
+	char code[65] = "";
+	char *short_url = NULL, *txtly_id = NULL, *created_on = NULL;
+	PGconn *conn = NULL;
+	redisContext *redis = lr_redis_connect(cfg, who, 5000);
+	if (!redis) {
+		status = EX_UNAVAILABLE;
+		goto out;
+	}
+	conn = lr_db_connect(cfg, who, &status);
+	if (!conn)
+		goto out;
+	status = store_link(who, conn, cfg, slug, &link, code, &short_url, &txtly_id, &created_on);
+	if (status)
+		goto out;
+	link.code = code;
+	link.short_url = short_url;
+	link.txtly_id = txtly_id;
+	link.created_on = created_on;
+	status = publish(cfg, who, redis, &link);
+	if (status) {
+		lr_err("%s: link '%s' (txtly_id %s) is stored but not published to Redis; "
+		       "run 'linkreport link publish --code %s'",
+		       who, code, txtly_id, code);
+		goto out;
+	}
+	print_link(&link);
+out:
+	free(short_url);
+	free(txtly_id);
+	free(created_on);
+	free_recipients(link.recipients, link.n_recipients);
+	if (conn)
+		PQfinish(conn);
+	if (redis)
+		redisFree(redis);
+	return status;
+}
+
+static const char publish_usage[] =
+	"usage: linkreport link publish --code CODE\n"
+	"Writes the stored link CODE to Redis again (e.g. after 'link create' exited 69,\n"
+	"or after Redis lost its data). Prints the link like 'link create'.\n";
+
+int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
+{
+	const char *who = argv[0];
+	static const struct option options[] = {
+		{"code", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *code = NULL;
+	int opt;
+	optind = 0;
+	while ((opt = lr_getopt(who, argc, argv, options)) != -1) {
+		switch (opt) {
+		case 'c': code = optarg; break;
+		case 'h': fputs(publish_usage, stdout); return EX_OK;
+		default: return EX_USAGE;
+		}
+	}
+	int status = lr_no_operands(who, argc, argv);
+	if (status)
+		return status;
+	if (!code)
+		return lr_missing(who, "--code");
+	if (!lr_valid_code(code)) {
+		lr_err("%s: --code must match [A-Za-z0-9_-]{1,64}", who);
+		return EX_DATAERR;
+	}
+
+	PGresult *link_res = NULL, *rec_res = NULL;
+	struct link link = {0};
+	redisContext *redis = NULL;
+	PGconn *conn = lr_db_connect(cfg, who, &status);
+	if (!conn)
+		return status;
+	const char *params[] = {code};
+	link_res = lr_db_query(conn,
+			       "SELECT txtly_id, company_id, long_url, short_url, campaign_name,"
+			       " template_id, channel, message_id,"
+			       " floor(extract(epoch FROM created_on))::bigint"
+			       " FROM links WHERE code = $1",
+			       1, params);
+	if (!lr_db_ok(link_res)) {
+		status = lr_db_fail(who, conn, link_res);
+		link_res = NULL;
+		goto out;
+	}
+	if (PQntuples(link_res) == 0) {
+		lr_err("%s: unknown code '%s'", who, code);
+		status = EX_DATAERR;
+		goto out;
+	}
+	link.code = code;
+	link.txtly_id = PQgetvalue(link_res, 0, 0);
+	link.company_id = PQgetvalue(link_res, 0, 1);
+	link.long_url = PQgetvalue(link_res, 0, 2);
+	link.short_url = PQgetvalue(link_res, 0, 3);
+	link.campaign_name = PQgetvalue(link_res, 0, 4);
+	link.template_id = PQgetvalue(link_res, 0, 5);
+	link.channel = PQgetvalue(link_res, 0, 6);
+	link.message_id = PQgetvalue(link_res, 0, 7);
+	link.created_on = PQgetvalue(link_res, 0, 8);
+	const char *rec_params[] = {link.txtly_id};
+	rec_res = lr_db_query(conn,
+			      "SELECT token, mobile_number, message_id FROM link_recipients"
+			      " WHERE txtly_id = $1 ORDER BY token",
+			      1, rec_params);
+	if (!lr_db_ok(rec_res)) {
+		status = lr_db_fail(who, conn, rec_res);
+		rec_res = NULL;
+		goto out;
+	}
+	link.n_recipients = (size_t)PQntuples(rec_res);
+	link.recipients = lr_xcalloc(link.n_recipients, sizeof *link.recipients);
+	for (size_t i = 0; i < link.n_recipients; i++) {
+		snprintf(link.recipients[i].token, sizeof link.recipients[i].token, "%s",
+			 PQgetvalue(rec_res, (int)i, 0));
+		link.recipients[i].mobile = lr_xstrdup(PQgetvalue(rec_res, (int)i, 1));
+		link.recipients[i].message_id = lr_xstrdup(PQgetvalue(rec_res, (int)i, 2));
+	}
+	redis = lr_redis_connect(cfg, who, 5000);
+	if (!redis) {
+		status = EX_UNAVAILABLE;
+		goto out;
+	}
+	status = publish(cfg, who, redis, &link);
+	if (status == EX_OK)
+		print_link(&link);
+out:
+	free_recipients(link.recipients, link.n_recipients);
+	PQclear(rec_res);
+	PQclear(link_res);
+	PQfinish(conn);
+	if (redis)
+		redisFree(redis);
+	return status;
+}

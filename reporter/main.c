@@ -1,0 +1,166 @@
+/* linkreport: the reporter side of the link shortener. See docs/reporter.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "util.h"
+
+static const char usage[] =
+	"usage: linkreport [global options] COMMAND [options]\n"
+	"\n"
+	"Commands:\n"
+	"  migrate          create or upgrade the PostgreSQL schema\n"
+	"  company create   register a company (tenant)\n"
+	"  link create      create a short link and publish it to Redis\n"
+	"  link publish     (re)publish a stored link to Redis\n"
+	"  drain            move clicks from the Redis stream into PostgreSQL\n"
+	"  report           write the Links Detailed Report (CSV) for a company and period\n"
+	"\n"
+	"Run 'linkreport COMMAND --help' for a command's options.\n"
+	"\n";
+
+static const char exit_codes[] =
+	"Exit status: 0 ok, 64 usage error, 65 invalid data, 69 PostgreSQL or Redis\n"
+	"unavailable, 70 internal error.\n";
+
+static void print_usage(FILE *out)
+{
+	fputs(usage, out);
+	fputs(lr_config_usage, out);
+	fputc('\n', out);
+	fputs(exit_codes, out);
+}
+
+struct command {
+	const char *group; /* NULL for a one-word command */
+	const char *name;
+	int (*run)(const struct lr_config *cfg, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{NULL, "migrate", cmd_migrate},
+	{"company", "create", cmd_company_create},
+	{"link", "create", cmd_link_create},
+	{"link", "publish", cmd_link_publish},
+	{NULL, "drain", cmd_drain},
+	{NULL, "report", cmd_report},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static bool is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
+}
+
+static int run_group(const struct lr_config *cfg, const char *group, int argc, char **argv)
+{
+	if (argc < 2 || is_help(argv[1])) {
+		FILE *out = argc < 2 ? stderr : stdout;
+		if (argc < 2)
+			lr_err("%s: missing subcommand", group);
+		fprintf(out, "usage: linkreport %s SUBCOMMAND [options]\nSubcommands:", group);
+		for (size_t i = 0; i < N_COMMANDS; i++)
+			if (commands[i].group && strcmp(commands[i].group, group) == 0)
+				fprintf(out, " %s", commands[i].name);
+		fputc('\n', out);
+		return argc < 2 ? EX_USAGE : EX_OK;
+	}
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (commands[i].group && strcmp(commands[i].group, group) == 0 &&
+		    strcmp(commands[i].name, argv[1]) == 0) {
+			char *name = lr_xasprintf("%s %s", group, argv[1]);
+			argv[1] = name;
+			int status = commands[i].run(cfg, argc - 1, argv + 1);
+			free(name);
+			return status;
+		}
+	}
+	lr_err("%s: unknown subcommand '%s' (see 'linkreport %s --help')", group, argv[1], group);
+	return EX_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	struct lr_config cfg;
+	lr_config_from_env(&cfg);
+
+	/* Global options may sit anywhere; pull them out so subcommands only see their own. */
+	char **rest = lr_xcalloc((size_t)argc + 1, sizeof *rest);
+	int nrest = 0;
+	int status = EX_OK;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc)
+				rest[nrest++] = argv[i++];
+			break;
+		}
+		int taken = lr_config_take_option(&cfg, argc, argv, &i);
+		if (taken < 0) {
+			status = EX_USAGE;
+			goto out;
+		}
+		if (!taken)
+			rest[nrest++] = argv[i];
+	}
+
+	if (nrest == 0) {
+		lr_err("missing command (see 'linkreport --help')");
+		print_usage(stderr);
+		status = EX_USAGE;
+		goto out;
+	}
+	if (is_help(rest[0])) {
+		print_usage(stdout);
+		goto out;
+	}
+	status = -1;
+	for (size_t i = 0; i < N_COMMANDS && status < 0; i++) {
+		if (commands[i].group && strcmp(commands[i].group, rest[0]) == 0)
+			status = run_group(&cfg, rest[0], nrest, rest);
+		else if (!commands[i].group && strcmp(commands[i].name, rest[0]) == 0)
+			status = commands[i].run(&cfg, nrest, rest);
+	}
+	if (status < 0) {
+		lr_err("unknown command '%s' (see 'linkreport --help')", rest[0]);
+		status = EX_USAGE;
+	}
+out:
+	free(rest);
+	if (fflush(stdout) != 0 && status == EX_OK) {
+		lr_err("cannot write to standard output");
+		status = EX_SOFTWARE;
+	}
+	return status;
+}
+
+int lr_getopt(const char *who, int argc, char **argv, const struct option *options)
+{
+	opterr = 0;
+	int opt = getopt_long(argc, argv, ":h", options, NULL);
+	if (opt == '?') {
+		if (optopt && optopt != '?')
+			lr_err("%s: unknown option '-%c' (see --help)", who, optopt);
+		else
+			lr_err("%s: unknown option '%s' (see --help)", who, argv[optind - 1]);
+	} else if (opt == ':') {
+		lr_err("%s: option '%s' needs a value", who, argv[optind - 1]);
+		opt = '?';
+	}
+	return opt;
+}
+
+int lr_no_operands(const char *who, int argc, char **argv)
+{
+	if (optind < argc) {
+		lr_err("%s: unexpected argument '%s' (see --help)", who, argv[optind]);
+		return EX_USAGE;
+	}
+	return EX_OK;
+}
+
+int lr_missing(const char *who, const char *option)
+{
+	lr_err("%s: %s is required (see --help)", who, option);
+	return EX_USAGE;
+}

@@ -1,0 +1,16 @@
+#ifndef LR_REDIS_CONN_H
+#define LR_REDIS_CONN_H
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+
+/* Connects to cfg->redis ("host:port", "[v6]:port" or "unix:/path") within 5 s and sets
+ * the per-command timeout. On failure prints one line and returns NULL (exit 69). */
+redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
+			       int command_timeout_ms);
+
+/* Prints why a command failed (I/O error or error reply). Frees reply. */
+void lr_redis_report(const char *who, const char *what, redisContext *ctx, redisReply *reply);
+
+#endif
