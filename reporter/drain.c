@@ -116,41 +116,45 @@ static char *sanitized_copy(const char *s, size_t len)
 	return out;
 }
 
+static void json_append_string(char **json, size_t *len, size_t *cap, const redisReply *item)
+{
+	char *text = item->type == REDIS_REPLY_STRING ? sanitized_copy(item->str, item->len)
+						       : lr_xstrdup("");
+	size_t need = strlen(text) * 6 + 4;
+	if (*len + need >= *cap) {
+		*cap = (*len + need) * 2;
+		*json = lr_xrealloc(*json, *cap);
+	}
+	char *out = *json;
+	out[(*len)++] = '"';
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			out[(*len)++] = '\\';
+			out[(*len)++] = (char)*p;
+		} else if (*p < 0x20) {
+			*len += (size_t)sprintf(out + *len, "\\u%04x", *p);
+		} else {
+			out[(*len)++] = (char)*p;
+		}
+	}
+	out[(*len)++] = '"';
+	free(text);
+}
+
 /* The entry as a JSON object, for dead_letters.entry. */
 static char *entry_as_json(const redisReply *fields)
 {
 	size_t cap = 64, len = 0;
 	char *json = lr_xmalloc(cap);
 	json[len++] = '{';
-	for (size_t i = 0; fields && i + 1 < fields->elements; i++) {
-		const redisReply *item = fields->element[i];
-		char *text = item->type == REDIS_REPLY_STRING ? sanitized_copy(item->str, item->len)
-							       : lr_xstrdup("");
-		size_t need = strlen(text) * 6 + 8;
-		if (len + need >= cap) {
-			cap = (len + need) * 2;
-			json = lr_xrealloc(json, cap);
-		}
-		if (i % 2 == 0 && i > 0)
+	for (size_t i = 0; fields && i + 1 < fields->elements; i += 2) {
+		if (i > 0)
 			json[len++] = ',';
-		json[len++] = '"';
-		for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-			if (*p == '"' || *p == '\\') {
-				json[len++] = '\\';
-				json[len++] = (char)*p;
-			} else if (*p < 0x20) {
-				len += (size_t)sprintf(json + len, "\\u%04x", *p);
-			} else {
-				json[len++] = (char)*p;
-			}
-		}
-		json[len++] = '"';
-		if (i % 2 == 0)
-			json[len++] = ':';
-		free(text);
+		json_append_string(&json, &len, &cap, fields->element[i]);
+		json[len++] = ':';
+		json_append_string(&json, &len, &cap, fields->element[i + 1]);
 	}
-	if (len + 2 >= cap)
-		json = lr_xrealloc(json, len + 2);
+	json = lr_xrealloc(json, len + 2);
 	json[len++] = '}';
 	json[len] = '\0';
 	return json;

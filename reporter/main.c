@@ -55,16 +55,17 @@ static bool is_help(const char *arg)
 
 static int run_group(const struct lr_config *cfg, const char *group, int argc, char **argv)
 {
-	if (argc < 2 || is_help(argv[1])) {
-		FILE *out = argc < 2 ? stderr : stdout;
-		if (argc < 2)
-			lr_err("%s: missing subcommand", group);
-		fprintf(out, "usage: linkreport %s SUBCOMMAND [options]\nSubcommands:", group);
+	if (argc < 2) {
+		lr_err("%s: missing subcommand (see 'linkreport %s --help')", group, group);
+		return EX_USAGE;
+	}
+	if (is_help(argv[1])) {
+		printf("usage: linkreport %s SUBCOMMAND [options]\nSubcommands:", group);
 		for (size_t i = 0; i < N_COMMANDS; i++)
 			if (commands[i].group && strcmp(commands[i].group, group) == 0)
-				fprintf(out, " %s", commands[i].name);
-		fputc('\n', out);
-		return argc < 2 ? EX_USAGE : EX_OK;
+				printf(" %s", commands[i].name);
+		putchar('\n');
+		return EX_OK;
 	}
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		if (commands[i].group && strcmp(commands[i].group, group) == 0 &&
@@ -106,7 +107,6 @@ int main(int argc, char **argv)
 
 	if (nrest == 0) {
 		lr_err("missing command (see 'linkreport --help')");
-		print_usage(stderr);
 		status = EX_USAGE;
 		goto out;
 	}

@@ -1,0 +1,83 @@
+#!/usr/bin/perl
+# Command line: help, usage errors (64), unreachable services (69) without leaking secrets.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use LRTest;
+
+my ($rc, $out, $err) = lr('--help');
+is($rc, 0, '--help exits 0');
+like($out, qr/^usage: linkreport/, '--help prints usage to stdout');
+like($out, qr/\b$_\b/, "--help lists $_") for 'migrate', 'company create', 'link create',
+    'link publish', 'drain', 'report', 'LINKREPORT_DB', 'LINKREPORT_BASE_URL';
+is($err, '', '--help prints nothing to stderr');
+
+for my $cmd (['migrate'], ['company', 'create'], ['link', 'create'], ['link', 'publish'],
+             ['drain'], ['report']) {
+    ($rc, $out, $err) = lr(@$cmd, '--help');
+    is($rc, 0, "@$cmd --help exits 0");
+    like($out, qr/^usage: linkreport \Q@$cmd\E/, "@$cmd --help prints its usage");
+}
+($rc, $out) = lr('link', '--help');
+is($rc, 0, 'link --help exits 0');
+like($out, qr/create publish/, 'link --help lists its subcommands');
+
+my @usage_errors = (
+    [[], qr/^linkreport: missing command/],
+    [['bogus'], qr/^linkreport: unknown command 'bogus'/],
+    [['link'], qr/^linkreport: link: missing subcommand/],
+    [['link', 'delete'], qr/^linkreport: link: unknown subcommand 'delete'/],
+    [['link', 'create', '--bogus'], qr/^linkreport: link create: unknown option '--bogus'/],
+    [['link', 'create', '--company'], qr/^linkreport: link create: option '--company' needs a value/],
+    [['link', 'create', '--long-url', 'https://x.y'], qr/^linkreport: link create: --company is required/],
+    [['link', 'create', '--company', 'a', '--long-url', 'https://x.y', 'extra'],
+     qr/^linkreport: link create: unexpected argument 'extra'/],
+    [['company', 'create', '--id', 'a'], qr/^linkreport: company create: --name is required/],
+    [['report', '--company', 'a', '--from', '2024-01-01'], qr/^linkreport: report: --to is required/],
+    [['drain', '--count', 'x'], qr/^linkreport: drain: --count must be an integer/],
+    [['drain', '--count', '0'], qr/^linkreport: drain: --count must be at least 1/],
+    [['migrate', '--db'], qr/^linkreport: option --db needs a value/],
+    [['migrate', '--redis='], qr/^linkreport: option --redis must not be empty/],
+);
+for my $case (@usage_errors) {
+    my ($args, $re) = @$case;
+    ($rc, $out, $err) = lr(@$args);
+    is($rc, 64, "exit 64 for: @$args");
+    like($err, $re, "message for: @$args");
+    is(scalar(() = $err =~ /\n/g), 1, "one line on stderr for: @$args");
+}
+
+# PostgreSQL unreachable: 69, names host/port/db, never the password.
+($rc, $out, $err) = lr('--db', 'postgresql://alice:s3cr3tpw@127.0.0.1:1/nodb', 'migrate');
+is($rc, 69, 'unreachable PostgreSQL exits 69');
+like($err, qr/^linkreport: migrate: cannot connect to PostgreSQL \(host 127\.0\.0\.1, port 1, database nodb\)/,
+     'message names host, port and database');
+unlike($err, qr/s3cr3tpw/, 'password not printed');
+
+($rc, $out, $err) = lr('migrate', '--db', 'host=127.0.0.1 password=s3cr3tpw bogus');
+is($rc, 64, 'unparsable conninfo exits 64 (global option after the subcommand)');
+unlike($err, qr/s3cr3tpw/, 'password of a bad conninfo not printed');
+
+# Redis unreachable: link create refuses before storing anything; drain exits 69.
+($rc, $out, $err) = lr('link', 'create', '--redis', '127.0.0.1:1', '--company', 'acme',
+                       '--long-url', 'https://example.com/');
+is($rc, 69, 'unreachable Redis: link create exits 69');
+like($err, qr/^linkreport: link create: cannot connect to Redis at 127\.0\.0\.1:1/, 'Redis message');
+($rc, $out, $err) = lr('drain', '--once', '--redis', '127.0.0.1:1');
+is($rc, 69, 'unreachable Redis: drain --once exits 69');
+($rc, $out, $err) = lr('drain', '--once', '--redis', 'nonsense');
+is($rc, 69, 'malformed Redis address exits 69');
+like($err, qr/must be host:port or unix:\/path/, 'malformed Redis address message');
+
+# Date checks happen before any connection.
+for my $case (['2024-02-30', '2024-03-01', qr/--from must be a date/],
+              ['2024-03-01', '24-03-02', qr/--to must be a date/],
+              ['2024-03-02', '2024-03-01', qr/--from 2024-03-02 is after --to 2024-03-01/]) {
+    ($rc, $out, $err) = lr('report', '--company', 'acme', '--from', $case->[0], '--to', $case->[1]);
+    is($rc, 65, "report $case->[0]..$case->[1] exits 65");
+    like($err, qr/^linkreport: report: $case->[2]/, "report $case->[0]..$case->[1] message");
+}
+
+done_testing();

@@ -1,0 +1,244 @@
+/* Unit tests for the pure parts (CSV writer, input checks). TAP output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csv.h"
+#include "validate.h"
+
+static int test_number;
+static int failures;
+
+static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#include <stdarg.h>
+static void ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("%s %d - ", cond ? "ok" : "not ok", ++test_number);
+	vprintf(fmt, ap);
+	putchar('\n');
+	va_end(ap);
+	if (!cond)
+		failures++;
+}
+
+/* Renders one row of cells (NULL-terminated list) through the writer. */
+static char *csv_row(const char *const *cells, size_t n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct lr_csv csv;
+	lr_csv_init(&csv, f);
+	for (size_t i = 0; i < n; i++)
+		lr_csv_field(&csv, cells[i]);
+	lr_csv_end_row(&csv);
+	fclose(f);
+	return buf;
+}
+
+static void csv_case(const char *cell, const char *expected, const char *name)
+{
+	const char *cells[] = {cell};
+	char *got = csv_row(cells, 1);
+	ok(strcmp(got, expected) == 0, "csv %s", name);
+	if (strcmp(got, expected) != 0)
+		printf("# got [%s] expected [%s]\n", got, expected);
+	free(got);
+}
+
+static void test_csv(void)
+{
+	csv_case("plain", "plain\r\n", "plain cell");
+	csv_case("", "\r\n", "empty cell");
+	csv_case(NULL, "\r\n", "NULL cell is empty");
+	csv_case("a,b", "\"a,b\"\r\n", "comma quoted");
+	csv_case("say \"hi\"", "\"say \"\"hi\"\"\"\r\n", "quotes doubled");
+	csv_case("line1\nline2", "\"line1\nline2\"\r\n", "LF quoted");
+	csv_case("a\rb", "\"a\rb\"\r\n", "CR quoted");
+	csv_case(" lead", "\" lead\"\r\n", "leading space quoted");
+	csv_case("trail ", "\"trail \"\r\n", "trailing space quoted");
+	csv_case("in side", "in side\r\n", "inner space not quoted");
+	csv_case("=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\r\n",
+		 "formula guarded and quoted");
+	csv_case("=1+1", "'=1+1\r\n", "= guarded");
+	csv_case("+cmd", "'+cmd\r\n", "+ guarded");
+	csv_case("-cmd", "'-cmd\r\n", "- guarded");
+	csv_case("@SUM(A1)", "'@SUM(A1)\r\n", "@ guarded");
+	csv_case("\tx", "'\tx\r\n", "TAB guarded");
+	csv_case("\rx", "\"'\rx\"\r\n", "CR guarded and quoted");
+	csv_case("-12.5", "-12.5\r\n", "negative number not guarded");
+	csv_case("-7", "-7\r\n", "negative integer not guarded");
+	csv_case("+4915112345678", "'+4915112345678\r\n", "+mobile number guarded");
+	csv_case("4915112345678", "4915112345678\r\n", "bare mobile number not guarded");
+	csv_case("-1.", "'-1.\r\n", "-1. is not a plain number");
+	csv_case("-", "'-\r\n", "lone minus guarded");
+	csv_case("-1e5", "'-1e5\r\n", "exponent not a plain number");
+	csv_case("a=b", "a=b\r\n", "= inside not guarded");
+	csv_case("ünïcode", "ünïcode\r\n", "UTF-8 passes through");
+
+	const char *cells[] = {"a", NULL, "b,c", ""};
+	char *row = csv_row(cells, 4);
+	ok(strcmp(row, "a,,\"b,c\",\r\n") == 0, "csv row of several cells");
+	free(row);
+	ok(lr_csv_is_plain_number("0") && lr_csv_is_plain_number("12.50") &&
+		   !lr_csv_is_plain_number("+1") && !lr_csv_is_plain_number("") &&
+		   !lr_csv_is_plain_number(".5") && !lr_csv_is_plain_number("1.2.3"),
+	   "plain number rule");
+}
+
+static void test_url(void)
+{
+	const char *good[] = {
+		"http://example.com",
+		"https://example.com/path?q=1#frag",
+		"HTTPS://EXAMPLE.COM/",
+		"HtTp://a",
+		"http://user:pw@host.example:8080/x",
+		"http://[::1]:8080/",
+		"http://example.com:/",
+		"https://例え.jp/パス",
+		"http://example.com?x",
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ok(lr_check_url(good[i]) == NULL, "url accepted: %s", good[i]);
+
+	const char *bad[] = {
+		"",
+		"javascript:alert(1)",
+		"ftp://example.com/",
+		"data:text/html,x",
+		"http:/example.com",
+		"//example.com",
+		"example.com",
+		"http://",
+		"https://",
+		"http:///path",
+		"http://?q",
+		"http://#f",
+		"http://user@/",
+		"http://:80/",
+		"http://exa mple.com",
+		"http://example.com/a b",
+		"http://example.com/\r\nSet-Cookie:x",
+		"http://example.com/\t",
+		"http://example.com/\x7f",
+		"http://example.com/\x01",
+		" http://example.com",
+		"http://example.com:99999/",
+		"http://example.com:8o/",
+		"http://[::1/",
+		"http://[]/",
+		"http://[::1]x/",
+		"http://example.com/\xff",
+		"http://example.com/\xc0\xaf",
+		"mailto:a@b.c",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ok(lr_check_url(bad[i]) != NULL, "url refused #%zu", i);
+
+	char *long_url = malloc(LR_URL_MAX + 2);
+	strcpy(long_url, "http://example.com/");
+	memset(long_url + strlen(long_url), 'a', LR_URL_MAX - strlen(long_url));
+	long_url[LR_URL_MAX] = '\0';
+	ok(lr_check_url(long_url) == NULL, "url of exactly 2048 bytes accepted");
+	long_url[LR_URL_MAX] = 'a';
+	long_url[LR_URL_MAX + 1] = '\0';
+	ok(lr_check_url(long_url) != NULL, "url of 2049 bytes refused");
+	free(long_url);
+	ok(strcmp(lr_check_url("ftp://x") ? lr_check_url("ftp://x") : "",
+		  "must start with http:// or https://") == 0,
+	   "scheme message");
+}
+
+static void test_code(void)
+{
+	const char *good[] = {"a", "QS6", "abc_DEF-123", "-", "_",
+			      "0123456789012345678901234567890123456789012345678901234567890123"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ok(lr_valid_code(good[i]), "code accepted: %s", good[i]);
+	const char *bad[] = {"", "a b", "a/b", "a.b", "ä", "a\n", "a%20", "a:b",
+			     "01234567890123456789012345678901234567890123456789012345678901234"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ok(!lr_valid_code(bad[i]), "code refused #%zu", i);
+}
+
+static void test_email(void)
+{
+	const char *good[] = {"a@b.co", "first.last+tag@sub.example.com", "x_y@z-1.io"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ok(lr_check_email(good[i]) == NULL, "email accepted: %s", good[i]);
+	const char *bad[] = {"",	  "plain",	 "@b.co",	"a@",	       "a@b",
+			     "a@@b.co",	  "a@b@c.co",	 "a b@c.co",	"a@b .co",     "a,b@c.co",
+			     "a@b.co,c@d.co", "a@.b.co", "a@b.co.",	"a@b..co",     "a\n@b.co",
+			     "a@b.co\r",  "\"a\"@b.co",	 "a;b@c.co",	"<a@b.co>",    "ä@b.co"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ok(lr_check_email(bad[i]) != NULL, "email refused #%zu", i);
+}
+
+static void test_mobile(void)
+{
+	const char *good[] = {"1234", "+4915112345678", "919876543210", "+12345678901234567890"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ok(lr_valid_mobile(good[i]), "mobile accepted: %s", good[i]);
+	const char *bad[] = {"",	  "+",	     "123",	     "+123",	   "++1234",
+			     "12 34",	  "1234a",   "+49-151-1234", "(0)12345",   "123456789012345678901",
+			     "1234+",	  " 1234"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ok(!lr_valid_mobile(bad[i]), "mobile refused #%zu", i);
+}
+
+static void test_date(void)
+{
+	const char *good[] = {"2024-02-29", "2000-02-29", "2024-12-31", "0001-01-01", "9999-12-31"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ok(lr_valid_date(good[i]), "date accepted: %s", good[i]);
+	const char *bad[] = {"",	   "2024-2-1",	 "2024-02-30", "2023-02-29", "1900-02-29",
+			     "2024-13-01", "2024-00-10", "2024-01-00", "2024-04-31", "0000-01-01",
+			     "24-01-01",   "2024/01/01", "2024-01-01T00:00", " 2024-01-01",
+			     "2024-01-0a", "２０２４-01-01", "20240101"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ok(!lr_valid_date(bad[i]), "date refused #%zu", i);
+}
+
+static void test_misc(void)
+{
+	ok(lr_valid_click_id("0123456789abcdef0123456789abcdef", 32), "click id accepted");
+	ok(!lr_valid_click_id("0123456789ABCDEF0123456789abcdef", 32), "uppercase click id refused");
+	ok(!lr_valid_click_id("0123456789abcdef0123456789abcde", 31), "short click id refused");
+	ok(!lr_valid_click_id("0123456789abcdef0123456789abcdeg", 32), "non-hex click id refused");
+
+	long long v;
+	ok(lr_parse_uint("1708334691999", 13, 253402300799999LL, &v) && v == 1708334691999LL,
+	   "uint parsed");
+	ok(!lr_parse_uint("", 0, 100, &v), "empty uint refused");
+	ok(!lr_parse_uint("-1", 2, 100, &v), "negative refused");
+	ok(!lr_parse_uint("101", 3, 100, &v), "uint above max refused");
+	ok(lr_parse_uint("100", 3, 100, &v) && v == 100, "uint at max accepted");
+	ok(!lr_parse_uint("7", 1, 5, &v), "small max respected");
+	ok(!lr_parse_uint("9223372036854775808", 19, 9223372036854775807LL, &v), "overflow refused");
+	ok(!lr_parse_uint("1.5", 3, 100, &v) && !lr_parse_uint(" 1", 2, 100, &v), "junk refused");
+
+	ok(lr_check_text("Spring sale, 50% off =)", LR_TEXT_MAX) == NULL, "text accepted");
+	ok(lr_check_text("a\tb", LR_TEXT_MAX) != NULL, "TAB in text refused");
+	ok(lr_check_text("a\nb", LR_TEXT_MAX) != NULL, "LF in text refused");
+	ok(lr_check_text("\xff", LR_TEXT_MAX) != NULL, "invalid UTF-8 text refused");
+	ok(lr_utf8_valid("\xe2\x82\xac", 3) && !lr_utf8_valid("\xe2\x82", 2) &&
+		   !lr_utf8_valid("\xed\xa0\x80", 3) && !lr_utf8_valid("a\0b", 3),
+	   "utf8 rules");
+}
+
+int main(void)
+{
+	test_csv();
+	test_url();
+	test_code();
+	test_email();
+	test_mobile();
+	test_date();
+	test_misc();
+	printf("1..%d\n", test_number);
+	return failures ? 1 : 0;
+}

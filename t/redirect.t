@@ -1,0 +1,210 @@
+# The redirect: status, headers, 404/405/503 answers and the click record of each tap.
+use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use LinkReport::Test;
+
+repeat_each(1);
+no_shuffle();
+
+our $Link = {
+    long_url => 'https://example.com/offer?x=1',
+    short_url => 'http://klr.bz/QS6',
+    txtly_id => '1234564',
+    company_id => 'Zc01',
+    campaign_name => 'DemoCampaign',
+    template_id => '1107',
+    channel => 'WA',
+    message_id => 'link-msg',
+    created_on => '1700000000',
+    track_user => '1',
+    'r:2rdK6' => "+919900000001\tmsg-0001",
+    'r:noMsg' => "+919900000002\t",
+};
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: GET /{code} redirects with 302, the long URL and no caching
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- request
+GET /QS6
+--- error_code: 302
+--- response_headers
+Location: https://example.com/offer?x=1
+Cache-Control: private, no-store
+--- click eval
+{ code => 'QS6', recipient => '', short_url => 'http://klr.bz/QS6',
+  txtly_id => '1234564', company_id => 'Zc01', campaign_name => 'DemoCampaign',
+  template_id => '1107', channel => 'WA', message_id => 'link-msg', mobile_number => '',
+  created_on => '1700000000', long_url => 'https://example.com/offer?x=1',
+  client_ip => '127.0.0.1', method => 'GET', click_id => qr/^[0-9a-f]{32}$/,
+  visited_on => qr/^1[0-9]{12}$/ }
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: HEAD answers the same redirect without a body, and is recorded as HEAD
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- request
+HEAD /QS6
+--- error_code: 302
+--- response_headers
+Location: https://example.com/offer?x=1
+--- response_body
+--- click eval
+{ code => 'QS6', method => 'HEAD' }
+
+
+
+=== TEST 3: a per-recipient link carries that recipient's mobile number and message id
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- request
+GET /QS6/2rdK6
+--- error_code: 302
+--- response_headers
+Location: https://example.com/offer?x=1
+--- click eval
+{ code => 'QS6', recipient => '2rdK6', short_url => 'http://klr.bz/QS6/2rdK6',
+  mobile_number => '+919900000001', message_id => 'msg-0001' }
+
+
+
+=== TEST 4: a recipient without its own message id keeps the link's
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- request
+GET /QS6/noMsg
+--- error_code: 302
+--- click eval
+{ mobile_number => '+919900000002', message_id => 'link-msg' }
+
+
+
+=== TEST 5: an unknown code is 404 and records nothing
+--- config
+    location / { linkreport; }
+--- request
+GET /doesNotExist
+--- error_code: 404
+--- no_click
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: an unknown recipient of a known link is 404
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- request
+GET /QS6/unknownRecipient
+--- error_code: 404
+--- no_click
+
+
+
+=== TEST 7: other methods get 405 with Allow
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- request
+POST /QS6
+hello
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
+--- no_click
+
+
+
+=== TEST 8: malformed codes are 404 without asking Redis
+--- config
+    location / { linkreport; }
+--- pipelined_requests eval
+["GET /", "GET /a.b", "GET /a%20b", "GET /a/b/c", "GET /" . ("x" x 65), "GET /%0D%0ASet-Cookie:x=1", "GET /caf%C3%A9", "GET /caf%E9", "GET /a//", "GET /a%00b"]
+--- error_code eval
+[404, 404, 404, 404, 404, 404, 404, 404, 404, 400]
+--- no_click
+
+
+
+=== TEST 9: the code is what follows a prefix location
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location /l/ { linkreport; }
+--- request
+GET /l/QS6/2rdK6
+--- error_code: 302
+--- click eval
+{ code => 'QS6', recipient => '2rdK6' }
+
+
+
+=== TEST 10: a stored URL with CR LF cannot inject a header: bytes are percent-encoded
+--- links eval
+{ inj => { %$main::Link, long_url => "https://example.com/a\r\nSet-Cookie: evil=1 \xc3\xa9" } }
+--- config
+    location / { linkreport; }
+--- request
+GET /inj
+--- error_code: 302
+--- response_headers
+Location: https://example.com/a%0D%0ASet-Cookie:%20evil=1%20%C3%A9
+Set-Cookie:
+--- click eval
+{ code => 'inj' }
+
+
+
+=== TEST 11: a stored URL that is not http(s) is refused at redirect time
+--- links eval
+{ js => { %$main::Link, long_url => "javascript:alert(1)" } }
+--- config
+    location / { linkreport; }
+--- request
+GET /js
+--- error_code: 502
+--- no_click
+--- error_log
+linkreport: link "js" has a long_url that is not http(s)
+
+
+
+=== TEST 12: Redis unreachable: 503 at once, never a hang
+--- http_config
+    linkreport_redis 127.0.0.1:1;
+--- config
+    location / { linkreport; }
+--- request
+GET /QS6
+--- error_code: 503
+--- error_log
+linkreport: redis is not connected, cannot resolve "QS6"
+
+
+
+=== TEST 13: codes are case-sensitive
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- request
+GET /qs6
+--- error_code: 404
+--- no_click
