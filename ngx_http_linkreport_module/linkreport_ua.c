@@ -655,12 +655,8 @@ lr_ua_classify(lr_ua_parsers_t *p, const char *ua, size_t len, lr_ua_result_t *r
     lr_map_name(lr_browser_names, res->ua_family, res->browser);
     lr_map_name(lr_platform_names, res->os_family, res->platform);
 
-    if (res->os_minor[0] != '\0') {
-        snprintf(res->platform_version, LR_UA_FIELD_MAX, "%.30s.%.30s",
-                 res->os_major, res->os_minor);
-    } else {
-        snprintf(res->platform_version, LR_UA_FIELD_MAX, "%s", res->os_major);
-    }
+    /* the report shows the major version only, as the seed's sample "10" does */
+    snprintf(res->platform_version, LR_UA_FIELD_MAX, "%s", res->os_major);
 
     res->engine = lr_ua_engine(ua, len, res);
     res->device_type = lr_ua_device_type(ua, len, res);

@@ -79,6 +79,7 @@ struct drainer {
 	const char *who;
 	redisContext *redis;
 	PGconn *pg;
+	bool prepared; /* statements are prepared on first use, on each new connection */
 	struct counts total;
 };
 
@@ -263,9 +264,29 @@ static bool is_entry(const redisReply *entry)
 
 /* One transaction for the batch, then XACK. Any PostgreSQL failure rolls back and acks
  * nothing, so the entries stay pending for the next attempt. */
+static int prepare_statements(struct drainer *d)
+{
+	const char *names[] = {"insert_click", "insert_dead_letter"};
+	const char *sqls[] = {insert_click_sql, insert_dead_letter_sql};
+	for (int i = 0; i < 2 && !d->prepared; i++) {
+		PGresult *res = PQprepare(d->pg, names[i], sqls[i], 0, NULL);
+		if (!lr_db_ok(res)) {
+			lr_db_fail(d->who, d->pg, res);
+			/* Drop what did get prepared so the next attempt starts clean. */
+			PQclear(PQexec(d->pg, "DEALLOCATE ALL"));
+			return EX_UNAVAILABLE;
+		}
+		PQclear(res);
+	}
+	d->prepared = true;
+	return EX_OK;
+}
+
 static int process_batch(struct drainer *d, const redisReply *entries)
 {
 	struct counts batch = {0};
+	if (prepare_statements(d))
+		return EX_UNAVAILABLE;
 	if (lr_db_exec(d->who, d->pg, "BEGIN"))
 		return EX_UNAVAILABLE;
 	for (size_t i = 0; i < entries->elements; i++) {
@@ -396,9 +417,10 @@ static int connect_all(struct drainer *d)
 {
 	/* The command timeout must outlast a blocking XREADGROUP. */
 	int timeout_ms = (int)(d->opt->block_ms + 10000);
-	d->redis = lr_redis_connect(d->cfg, d->who, timeout_ms);
+	int status;
+	d->redis = lr_redis_connect(d->cfg, d->who, timeout_ms, &status);
 	if (!d->redis)
-		return EX_UNAVAILABLE;
+		return status;
 	const char *argv[] = {"XGROUP", "CREATE", d->cfg->stream, d->opt->group, "0", "MKSTREAM"};
 	redisReply *reply = redisCommandArgv(d->redis, 6, argv, NULL);
 	if (!reply || (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)) {
@@ -407,22 +429,10 @@ static int connect_all(struct drainer *d)
 	}
 	freeReplyObject(reply);
 
-	int status;
 	d->pg = lr_db_connect(d->cfg, d->who, &status);
 	if (!d->pg)
 		return status;
-	PGresult *res = PQprepare(d->pg, "insert_click", insert_click_sql, 0, NULL);
-	if (!lr_db_ok(res)) {
-		lr_db_fail(d->who, d->pg, res);
-		return EX_UNAVAILABLE;
-	}
-	PQclear(res);
-	res = PQprepare(d->pg, "insert_dead_letter", insert_dead_letter_sql, 0, NULL);
-	if (!lr_db_ok(res)) {
-		lr_db_fail(d->who, d->pg, res);
-		return EX_UNAVAILABLE;
-	}
-	PQclear(res);
+	d->prepared = false;
 	return EX_OK;
 }
 

@@ -39,9 +39,10 @@ static void free_recipients(struct recipient *r, size_t n)
 }
 
 /* DEL + HSET in one MULTI: the hash becomes exactly the stored link (no stale r:{token}
- * fields from an earlier life of the code) and the edge never sees it half written. */
-static int publish(const struct lr_config *cfg, const char *who, redisContext *redis,
-		   const struct link *link)
+ * fields from an earlier life of the code) and the edge never sees it half written.
+ * On failure returns 69 with the reason in why[]. */
+static int publish(const struct lr_config *cfg, redisContext *redis, const struct link *link,
+		   char *why, size_t why_size)
 {
 	struct lr_strv argv = {0};
 	char *key = lr_xasprintf("%s%s", cfg->key_prefix, link->code);
@@ -78,7 +79,9 @@ static int publish(const struct lr_config *cfg, const char *who, redisContext *r
 	for (int i = 0; i < 4; i++) {
 		redisReply *reply = NULL;
 		if (redisGetReply(redis, (void **)&reply) != REDIS_OK) {
-			lr_redis_report(who, "HSET", redis, reply);
+			lr_redis_describe(redis, reply, why, why_size);
+			if (reply)
+				freeReplyObject(reply);
 			status = EX_UNAVAILABLE;
 			break;
 		}
@@ -86,7 +89,8 @@ static int publish(const struct lr_config *cfg, const char *who, redisContext *r
 				: reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
 					  reply->element[1]->type == REDIS_REPLY_INTEGER;
 		if (!ok) {
-			lr_redis_report(who, "HSET", redis, reply);
+			lr_redis_describe(redis, reply, why, why_size);
+			freeReplyObject(reply);
 			status = EX_UNAVAILABLE;
 			break;
 		}
@@ -326,11 +330,9 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	char code[65] = "";
 	char *short_url = NULL, *txtly_id = NULL, *created_on = NULL;
 	PGconn *conn = NULL;
-	redisContext *redis = lr_redis_connect(cfg, who, 5000);
-	if (!redis) {
-		status = EX_UNAVAILABLE;
+	redisContext *redis = lr_redis_connect(cfg, who, 5000, &status);
+	if (!redis)
 		goto out;
-	}
 	conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		goto out;
@@ -341,11 +343,12 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	link.short_url = short_url;
 	link.txtly_id = txtly_id;
 	link.created_on = created_on;
-	status = publish(cfg, who, redis, &link);
+	char why[256];
+	status = publish(cfg, redis, &link, why, sizeof why);
 	if (status) {
-		lr_err("%s: link '%s' (txtly_id %s) is stored but not published to Redis; "
+		lr_err("%s: link '%s' (txtly_id %s) is stored but not published to Redis (%s); "
 		       "run 'linkreport link publish --code %s'",
-		       who, code, txtly_id, code);
+		       who, code, txtly_id, why, code);
 		goto out;
 	}
 	print_link(&link);
@@ -445,14 +448,15 @@ int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 		link.recipients[i].mobile = lr_xstrdup(PQgetvalue(rec_res, (int)i, 1));
 		link.recipients[i].message_id = lr_xstrdup(PQgetvalue(rec_res, (int)i, 2));
 	}
-	redis = lr_redis_connect(cfg, who, 5000);
-	if (!redis) {
-		status = EX_UNAVAILABLE;
+	redis = lr_redis_connect(cfg, who, 5000, &status);
+	if (!redis)
 		goto out;
-	}
-	status = publish(cfg, who, redis, &link);
+	char why[256];
+	status = publish(cfg, redis, &link, why, sizeof why);
 	if (status == EX_OK)
 		print_link(&link);
+	else
+		lr_err("%s: Redis HSET failed: %s", who, why);
 out:
 	free_recipients(link.recipients, link.n_recipients);
 	PQclear(rec_res);

@@ -1,5 +1,6 @@
 #include "redis_conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,8 +8,9 @@
 #include "validate.h"
 
 redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
-			       int command_timeout_ms)
+			       int command_timeout_ms, int *status)
 {
+	*status = EX_UNAVAILABLE;
 	const struct timeval connect_timeout = {5, 0};
 	const char *addr = cfg->redis;
 	redisContext *ctx;
@@ -21,6 +23,7 @@ redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 		    port == 0) {
 			lr_err("%s: LINKREPORT_REDIS/--redis must be host:port or unix:/path, not '%s'", who,
 			       addr);
+			*status = EX_USAGE;
 			return NULL;
 		}
 		size_t host_len = (size_t)(colon - addr);
@@ -53,14 +56,21 @@ redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 	return ctx;
 }
 
-void lr_redis_report(const char *who, const char *what, redisContext *ctx, redisReply *reply)
+void lr_redis_describe(redisContext *ctx, const redisReply *reply, char *buf, size_t size)
 {
 	if (reply && reply->type == REDIS_REPLY_ERROR)
-		lr_err("%s: Redis %s failed: %s", who, what, reply->str);
+		snprintf(buf, size, "%s", reply->str);
 	else if (ctx->err)
-		lr_err("%s: Redis %s failed: %s", who, what, ctx->errstr);
+		snprintf(buf, size, "%s", ctx->errstr);
 	else
-		lr_err("%s: Redis %s failed: unexpected reply", who, what);
+		snprintf(buf, size, "unexpected reply");
+}
+
+void lr_redis_report(const char *who, const char *what, redisContext *ctx, redisReply *reply)
+{
+	char why[256];
+	lr_redis_describe(ctx, reply, why, sizeof why);
+	lr_err("%s: Redis %s failed: %s", who, what, why);
 	if (reply)
 		freeReplyObject(reply);
 }

@@ -6,9 +6,13 @@
 #include "config.h"
 
 /* Connects to cfg->redis ("host:port", "[v6]:port" or "unix:/path") within 5 s and sets
- * the per-command timeout. On failure prints one line and returns NULL (exit 69). */
+ * the per-command timeout. On failure prints one line, sets *status (64 for a malformed
+ * address, 69 otherwise) and returns NULL. */
 redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
-			       int command_timeout_ms);
+			       int command_timeout_ms, int *status);
+
+/* Describes why a command failed (I/O error or error reply) into buf. */
+void lr_redis_describe(redisContext *ctx, const redisReply *reply, char *buf, size_t size);
 
 /* Prints why a command failed (I/O error or error reply). Frees reply. */
 void lr_redis_report(const char *who, const char *what, redisContext *ctx, redisReply *reply);

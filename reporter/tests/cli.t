@@ -68,7 +68,7 @@ like($err, qr/^linkreport: link create: cannot connect to Redis at 127\.0\.0\.1:
 ($rc, $out, $err) = lr('drain', '--once', '--redis', '127.0.0.1:1');
 is($rc, 69, 'unreachable Redis: drain --once exits 69');
 ($rc, $out, $err) = lr('drain', '--once', '--redis', 'nonsense');
-is($rc, 69, 'malformed Redis address exits 69');
+is($rc, 64, 'malformed Redis address exits 64');
 like($err, qr/must be host:port or unix:\/path/, 'malformed Redis address message');
 
 # Date checks happen before any connection.

@@ -128,4 +128,19 @@ $out = lr_ok('link', 'create', '--company', 'acme', '--long-url', $long);
 ($code) = $out =~ m{/([A-Za-z0-9]{6})\n};
 is(redis('HGET', "$prefix$code", 'long_url'), $long, 'long URL published intact');
 
+# Stored but not published: writes paused in Redis make the HSET time out after commit.
+redis('CLIENT', 'PAUSE', '8000', 'WRITE');
+($rc, $o, $err) = lr('link', 'create', '--company', 'acme', '--long-url', 'https://example.com/p',
+                     '--slug', 'paused');
+redis('CLIENT', 'UNPAUSE');
+is($rc, 69, 'Redis failing after the commit exits 69');
+like($err, qr/^linkreport: link create: link 'paused' \(txtly_id \d+\) is stored but not published to Redis \([^\n]+\); run 'linkreport link publish --code paused'\n\z/,
+     'says the link is stored but not published');
+is($o, '', 'no short URL printed');
+is(psql("SELECT count(*) FROM links WHERE code = 'paused'"), '1', 'the link is in PostgreSQL');
+is(redis('EXISTS', "${prefix}paused"), '0', 'but not in Redis');
+$out = lr_ok('link', 'publish', '--code', 'paused');
+is($out, "http://klr.bz/paused\n", 'link publish prints the short URL');
+is(redis('HGET', "${prefix}paused", 'long_url'), 'https://example.com/p', 'now published');
+
 done_testing();

@@ -91,7 +91,7 @@ sub lr_ok {
 sub run_psql {
     my ($db, $sql) = @_;
     my ($out, $err) = ('', '');
-    IPC::Run::run(['psql', '-X', '-q', '-A', '-t', '-F', "\t", '-v', 'ON_ERROR_STOP=1',
+    IPC::Run::run(['psql', '-X', '-q', '-A', '-t', '-F', "\x1f", '-v', 'ON_ERROR_STOP=1',
                    '-d', $db, '-c', $sql], \(my $empty = q()), \$out, \$err)
         or die "psql failed: $err ($sql)";
     chomp $out;
@@ -104,7 +104,7 @@ sub psql { return run_psql($ENV{LINKREPORT_DB}, $_[0]) }
 # Rows as arrays of columns.
 sub psql_rows {
     my $out = psql($_[0]);
-    return [map { [split /\t/, $_, -1] } grep { length } split /\n/, $out];
+    return [map { [split /\x1f/, $_, -1] } grep { length } split /\n/, $out];
 }
 
 sub redis {
