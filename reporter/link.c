@@ -343,12 +343,12 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	link.short_url = short_url;
 	link.txtly_id = txtly_id;
 	link.created_on = created_on;
-	char why[256];
-	status = publish(cfg, redis, &link, why, sizeof why);
+	char redis_error[256];
+	status = publish(cfg, redis, &link, redis_error, sizeof redis_error);
 	if (status) {
 		lr_err("%s: link '%s' (txtly_id %s) is stored but not published to Redis (%s); "
 		       "run 'linkreport link publish --code %s'",
-		       who, code, txtly_id, why, code);
+		       who, code, txtly_id, redis_error, code);
 		goto out;
 	}
 	print_link(&link);

@@ -7,6 +7,7 @@ package LinkReport::Test;
 #   --- links eval       { code => { long_url => ..., ... }, ... }   HSETs before the block
 #   --- click eval       { field => 'exact' or qr/regex/, ... }     the one entry expected
 #   --- no_click                                                     no entry may appear
+#   --- no_linkreport_defaults       the block's http_config is all the module gets
 #
 # Environment: LR_REDIS_PORT (the test Redis), LINKREPORT_MODULE (the .so under test).
 
@@ -115,7 +116,9 @@ sub _preprocess {
     my $main = "load_module $ModulePath;\n" . ($block->main_config // '');
     $block->set_value('main_config', $main);
 
-    if (!defined $block->http_config || $block->http_config !~ /linkreport_redis\b/) {
+    if (!defined $block->no_linkreport_defaults
+        && (!defined $block->http_config || $block->http_config !~ /linkreport_redis\b/))
+    {
         my $http = "linkreport_redis 127.0.0.1:$RedisPort;\n"
                  . "linkreport_stream $stream;\n"
                  . "linkreport_geoip_db $SharedDir/testdata/maxmind/GeoLite2-City-Test.mmdb;\n"

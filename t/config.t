@@ -1,0 +1,164 @@
+# Configuration errors are caught by nginx -t with a precise message.
+use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use LinkReport::Test;
+
+repeat_each(1);
+no_shuffle();
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a Redis host name is refused: it would need a blocking DNS lookup
+--- http_config
+    linkreport_redis redis.example:6379;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+invalid redis address "redis.example:6379": expected an IP address and port
+
+
+
+=== TEST 2: a Redis port out of range is refused
+--- http_config
+    linkreport_redis 127.0.0.1:70000;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+invalid redis address "127.0.0.1:70000"
+
+
+
+=== TEST 3: a relative unix socket path is refused
+--- http_config
+    linkreport_redis unix:redis.sock;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+unix socket path in "unix:redis.sock" must be absolute
+
+
+
+=== TEST 4: the handler without a Redis server is refused
+--- no_linkreport_defaults
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport" is used but "linkreport_redis" is not set
+
+
+
+=== TEST 5: a missing GeoIP database is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_geoip_db /nonexistent/GeoLite2-City.mmdb;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+cannot open GeoIP database "/nonexistent/GeoLite2-City.mmdb"
+
+
+
+=== TEST 6: a corrupt GeoIP database is refused
+--- http_config eval
+"linkreport_redis 127.0.0.1:6379;
+ linkreport_geoip_db $ENV{TEST_NGINX_SHARED}/testdata/maxmind/GeoIP2-City-Test-Invalid-Node-Count.mmdb;"
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log eval
+qr/cannot open GeoIP database ".*GeoIP2-City-Test-Invalid-Node-Count.mmdb": /
+
+
+
+=== TEST 7: a file that is not a database is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_geoip_db /etc/hostname;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+cannot open GeoIP database "/etc/hostname": The MaxMind DB file contains invalid metadata
+
+
+
+=== TEST 8: missing user-agent regexes are refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_ua_regexes /nonexistent/regexes.yaml;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+cannot load user-agent regexes "/nonexistent/regexes.yaml": cannot open: No such file or directory
+
+
+
+=== TEST 9: user-agent regexes that are not YAML are refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_ua_regexes /etc/services;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log eval
+qr{cannot load user-agent regexes "/etc/services": }
+
+
+
+=== TEST 10: a stream name with a space is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_stream "clicks stream";
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport_stream" directive must hold printable ASCII characters only
+
+
+
+=== TEST 11: "linkreport" takes no argument
+--- config
+    location / { linkreport on; }
+--- must_die
+--- error_log
+invalid number of arguments in "linkreport" directive
+
+
+
+=== TEST 12: "linkreport" twice in one location is refused
+--- config
+    location / { linkreport; linkreport; }
+--- must_die
+--- error_log
+"linkreport" directive is duplicate
+
+
+
+=== TEST 13: loaded but unused, the module needs no Redis and no regexes
+--- no_linkreport_defaults
+--- config
+    location /ok { return 200 "fine\n"; }
+--- request
+GET /ok
+--- response_body
+fine
+
+
+
+=== TEST 14: an IPv6 Redis address is accepted
+--- http_config
+    linkreport_redis [::1]:6379;
+--- config
+    location / { linkreport; }
+--- request
+GET /x..
+--- error_code: 404
