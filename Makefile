@@ -18,19 +18,22 @@ module: $(MODULE_SO)
 # The module is built against nginx-dev's copy of the exact nginx source Debian's
 # /usr/sbin/nginx was built from, with Debian's own configure flags (--with-compat among
 # them), so the .so loads into the packaged binary.
-$(BUILD)/nginx/Makefile: config
+$(BUILD)/nginx/objs/Makefile: config
 	rm -rf $(BUILD)/nginx && mkdir -p $(BUILD) && cp -r $(NGINX_SRC) $(BUILD)/nginx
 	cd $(BUILD)/nginx && source ./conf_flags && \
 	  ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) >$(BUILD)/nginx-configure.log 2>&1 \
 	  || { tail -n 30 $(BUILD)/nginx-configure.log; exit 1; }
 
-$(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS)
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+$(MODULE_SO): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules >$(BUILD)/nginx-build.log 2>&1 \
+	  || { grep -B2 -A8 -E 'error|Error' $(BUILD)/nginx-build.log | head -n 60; exit 1; }
 
 reporter:
-	$(MAKE) -C reporter BUILD=$(BUILD)
+	$(MAKE) -s -C reporter BUILD=$(BUILD) all
 
+# the tests also need the reporter's unit-test binary and its sanitizer build
 test: deps all
+	$(MAKE) -s -C reporter BUILD=$(BUILD) $(BUILD)/reporter-unit asan
 	bash scripts/test.sh
 
 demo: deps all

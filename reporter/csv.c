@@ -11,7 +11,7 @@ void lr_csv_init(struct lr_csv *csv, FILE *out)
 bool lr_csv_is_plain_number(const char *value)
 {
 	const char *p = value;
-	if (*p == '-')
+	if (*p == '-' || *p == '+')
 		p++;
 	if (*p < '0' || *p > '9')
 		return false;

@@ -24,8 +24,9 @@ void lr_csv_end_row(struct lr_csv *csv);
  * formula by spreadsheets (OWASP "CSV injection"); such a cell is written with a leading '. */
 bool lr_csv_needs_guard(const char *value);
 
-/* -?[0-9]+(.[0-9]+)? : the only cells starting with a guard character left alone. A leading
- * '+' is not part of it, so "+4915112345678" is guarded. */
+/* [-+]?[0-9]+(.[0-9]+)? : the only cells starting with a guard character left alone. A
+ * plain number cannot run anything, and mobile numbers such as "+4915112345678" must reach
+ * the reader unchanged (a guard quote would show up literally in every spreadsheet). */
 bool lr_csv_is_plain_number(const char *value);
 
 /* Whether the (already guarded) cell must be enclosed in double quotes. */

@@ -71,7 +71,9 @@ static void test_csv(void)
 	csv_case("\rx", "\"'\rx\"\r\n", "CR guarded and quoted");
 	csv_case("-12.5", "-12.5\r\n", "negative number not guarded");
 	csv_case("-7", "-7\r\n", "negative integer not guarded");
-	csv_case("+4915112345678", "'+4915112345678\r\n", "+mobile number guarded");
+	csv_case("+4915112345678", "+4915112345678\r\n", "+mobile number is a plain number");
+	csv_case("+49 151", "'+49 151\r\n", "+ followed by more than digits guarded");
+	csv_case("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0\r\n", "+DDE payload guarded");
 	csv_case("4915112345678", "4915112345678\r\n", "bare mobile number not guarded");
 	csv_case("-1.", "'-1.\r\n", "-1. is not a plain number");
 	csv_case("-", "'-\r\n", "lone minus guarded");
@@ -84,7 +86,7 @@ static void test_csv(void)
 	ok(strcmp(row, "a,,\"b,c\",\r\n") == 0, "csv row of several cells");
 	free(row);
 	ok(lr_csv_is_plain_number("0") && lr_csv_is_plain_number("12.50") &&
-		   !lr_csv_is_plain_number("+1") && !lr_csv_is_plain_number("") &&
+		   lr_csv_is_plain_number("+1") && !lr_csv_is_plain_number("+") && !lr_csv_is_plain_number("") &&
 		   !lr_csv_is_plain_number(".5") && !lr_csv_is_plain_number("1.2.3"),
 	   "plain number rule");
 }

@@ -63,7 +63,7 @@ my $long = 'https://abc.xyz.net/docs/1xxJPEG.jpeg';
 my $created = '14/12/2024 12:08:49 PM';
 my $expected = $header
   . "$pre,919876543210,$mid,Bengaluru,19/2/2024 12:00:00 AM,Phone,$created,$long,SMS,msg-1,acme,spring,tpl-1\r\n"
-  . "$pre,'+4915112345678,$mid,Bengaluru,19/2/2024 2:54:51 PM,Phone,$created,$long,SMS,msg-1,acme,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\",tpl-1\r\n"
+  . "$pre,+4915112345678,$mid,Bengaluru,19/2/2024 2:54:51 PM,Phone,$created,$long,SMS,msg-1,acme,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\",tpl-1\r\n"
   . "$pre,919876543210,$mid,\" Leading space\",20/2/2024 12:00:00 AM,Phone,$created,$long,'\@cmd,msg-1,acme,spring,-12.5\r\n"
   . "$pre,919876543210,$mid,Bengaluru,20/2/2024 12:00:00 PM,Phone,,$long,SMS,tab\tfirst,acme,\"a, \"\"b\"\"\nc\",tpl-1\r\n"
   . "$pre,919876543210,$mid,Bengaluru,20/2/2024 11:59:59 PM,Phone,$created,$long,SMS,msg-1,acme,spring,tpl-1\r\n";
