@@ -9,6 +9,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
+# MaxMind's test databases and the seed live in ../shared beside the checkout (CI has it
+# there too); LINKREPORT_SHARED points elsewhere if needed.
+export LINKREPORT_SHARED=${LINKREPORT_SHARED:-$(cd "$root/.." && pwd)/shared}
+if [ ! -f "$LINKREPORT_SHARED/testdata/maxmind/GeoLite2-City-Test.mmdb" ]; then
+  echo "test: MaxMind test databases not found in $LINKREPORT_SHARED/testdata/maxmind;" \
+       "put shared/ beside the checkout or set LINKREPORT_SHARED" >&2
+  exit 1
+fi
+
 export LR_REDIS_PORT=${LR_REDIS_PORT:-6390}
 export LR_PG_PORT=${LR_PG_PORT:-5440}
 export LR_SMTP_PORT=${LR_SMTP_PORT:-2525}
