@@ -138,6 +138,9 @@ static const char *const migrations[] = {
 	"  received_at timestamptz DEFAULT now());"
 	/* A batch stored but not acknowledged is read again; this keeps its dead letters single. */
 	"CREATE UNIQUE INDEX dead_letters_stream_entry ON dead_letters (stream, stream_id);",
+	/* 2: why the edge judged a tap not a person's ('' for a person): bot, preview, head,
+	 * prefetch. Reports leave such clicks out unless a company asks for them. */
+	"ALTER TABLE clicks ADD COLUMN non_human text NOT NULL DEFAULT '';",
 };
 
 /* Arbitrary constant shared by every linkreport migrate: serialises concurrent runs. */

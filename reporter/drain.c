@@ -29,7 +29,7 @@ enum field {
 	F_CLICK_ID, F_COMPANY_ID, F_TXTLY_ID, F_CODE, F_RECIPIENT, F_SHORT_URL, F_MOBILE_NUMBER,
 	F_CLIENT_IP, F_BROWSER, F_PLATFORM, F_PLATFORM_VERSION, F_ENGINE, F_COUNTRY, F_CITY,
 	F_VISITED_ON, F_DEVICE_TYPE, F_CREATED_ON, F_LONG_URL, F_CHANNEL, F_MESSAGE_ID,
-	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, N_FIELDS
+	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, F_NON_HUMAN, N_FIELDS
 };
 
 /* Stream field names, in enum order; also the clicks columns of the same name. */
@@ -37,7 +37,7 @@ static const char *const field_names[N_FIELDS] = {
 	"click_id", "company_id", "txtly_id", "code", "recipient", "short_url", "mobile_number",
 	"client_ip", "browser", "platform", "platform_version", "engine", "country", "city",
 	"visited_on", "device_type", "created_on", "long_url", "channel", "message_id",
-	"campaign_name", "template_id", "user_agent", "method",
+	"campaign_name", "template_id", "user_agent", "method", "non_human",
 };
 
 /* $1 is the stream id; field i is parameter i + 2. */
@@ -45,10 +45,10 @@ static const char insert_click_sql[] =
 	"INSERT INTO clicks (stream_id, click_id, company_id, txtly_id, code, recipient,"
 	" short_url, mobile_number, client_ip, browser, platform, platform_version, engine,"
 	" country, city, visited_on, device_type, created_on, long_url, channel, message_id,"
-	" campaign_name, template_id, user_agent, method)"
+	" campaign_name, template_id, user_agent, method, non_human)"
 	" VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
 	" to_timestamp($16::bigint / 1000.0), $17, to_timestamp($18::bigint), $19, $20, $21,"
-	" $22, $23, $24, $25)"
+	" $22, $23, $24, $25, coalesce($26, ''))"
 	" ON CONFLICT (click_id) DO NOTHING";
 
 static const char insert_dead_letter_sql[] =
