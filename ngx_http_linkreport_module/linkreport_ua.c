@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,6 +536,22 @@ lr_ua_engine(const char *s, size_t len, const lr_ua_result_t *res)
 }
 
 
+/*
+ * Link-preview fetchers: what messengers and social apps send to draw a card for a
+ * link. Matched anywhere in the string, so a fetcher that also claims to be a browser
+ * (Apple's iMessage sends "... Safari ... facebookexternalhit/1.1 Facebot Twitterbot")
+ * is still a preview.
+ */
+static const char *const  lr_preview_tokens[] = {
+    "facebookexternalhit", "Facebot", "WhatsApp/", "TelegramBot", "Twitterbot",
+    "Slackbot", "Slack-ImgProxy", "Discordbot", "LinkedInBot", "SkypeUriPreview",
+    "Pinterestbot", "redditbot", "vkShare", "Embedly", "Iframely",
+    "Google-PageRenderer", "Snap URL Preview", "Mattermost-Bot", "kakaotalk-scrap",
+    "MicrosoftPreview", "Microsoft Office", "Outlook-iOS", "Yahoo Link Preview",
+    NULL
+};
+
+
 static const char *
 lr_ua_device_type(const char *s, size_t len, const lr_ua_result_t *res)
 {
@@ -560,7 +577,7 @@ lr_ua_device_type(const char *s, size_t len, const lr_ua_result_t *res)
     };
     const char *const  *t;
 
-    if (res->spider) {
+    if (res->non_human[0] != '\0') {
         return "Bot";
     }
 
@@ -658,6 +675,115 @@ lr_ua_classify(lr_ua_parsers_t *p, const char *ua, size_t len, lr_ua_result_t *r
     /* the report shows the major version only, as the seed's sample "10" does */
     snprintf(res->platform_version, LR_UA_FIELD_MAX, "%s", res->os_major);
 
+    res->non_human = "";
+
+    for (const char *const *t = lr_preview_tokens; *t; t++) {
+        if (lr_has(ua, len, *t)) {
+            res->non_human = "preview";
+            break;
+        }
+    }
+
+    if (res->non_human[0] == '\0' && res->spider) {
+        res->non_human = "bot";
+    }
+
     res->engine = lr_ua_engine(ua, len, res);
     res->device_type = lr_ua_device_type(ua, len, res);
+}
+
+
+typedef struct {
+    uint64_t        hash;
+    size_t          len;               /* 0: empty slot */
+    char            key[LR_UA_CACHE_KEY_MAX];
+    lr_ua_result_t  res;
+} lr_ua_cache_slot_t;
+
+struct lr_ua_cache_s {
+    unsigned             mask;
+    lr_ua_cache_slot_t  *slots;
+};
+
+
+lr_ua_cache_t *
+lr_ua_cache_create(unsigned slots)
+{
+    unsigned        n;
+    lr_ua_cache_t  *c;
+
+    for (n = 1; n < slots && n < (1u << 20); n <<= 1) { /* void */ }
+
+    c = malloc(sizeof(lr_ua_cache_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->slots = calloc(n, sizeof(lr_ua_cache_slot_t));
+    if (c->slots == NULL) {
+        free(c);
+        return NULL;
+    }
+
+    c->mask = n - 1;
+
+    return c;
+}
+
+
+void
+lr_ua_cache_free(lr_ua_cache_t *c)
+{
+    if (c) {
+        free(c->slots);
+        free(c);
+    }
+}
+
+
+/* FNV-1a: short keys, no allocation, good enough spread for a direct-mapped table */
+static uint64_t
+lr_ua_hash(const char *s, size_t len)
+{
+    uint64_t  h = 0xcbf29ce484222325ULL;
+
+    while (len--) {
+        h ^= (unsigned char) *s++;
+        h *= 0x100000001b3ULL;
+    }
+
+    return h;
+}
+
+
+void
+lr_ua_classify_cached(lr_ua_parsers_t *p, lr_ua_cache_t *c, const char *ua,
+    size_t len, lr_ua_result_t *res)
+{
+    uint64_t             h;
+    lr_ua_cache_slot_t  *slot;
+
+    if (len > LR_UA_MAX_INPUT) {
+        len = LR_UA_MAX_INPUT;
+    }
+
+    if (c == NULL || ua == NULL || len == 0 || len > LR_UA_CACHE_KEY_MAX) {
+        lr_ua_classify(p, ua, len, res);
+        return;
+    }
+
+    h = lr_ua_hash(ua, len);
+    slot = &c->slots[h & c->mask];
+
+    if (slot->len == len && slot->hash == h && memcmp(slot->key, ua, len) == 0) {
+        *res = slot->res;
+        return;
+    }
+
+    lr_ua_classify(p, ua, len, res);
+
+    slot->hash = h;
+    slot->len = len;
+    memcpy(slot->key, ua, len);
+    slot->res = *res;
 }

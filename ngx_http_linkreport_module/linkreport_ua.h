@@ -30,7 +30,10 @@ typedef struct {
     char  platform_version[LR_UA_FIELD_MAX];
     const char  *engine;                /* static string, "" when unknown */
     const char  *device_type;           /* static string, never empty */
+    const char  *non_human;             /* "", "bot" or "preview" (static string) */
 } lr_ua_result_t;
+
+typedef struct lr_ua_cache_s  lr_ua_cache_t;
 
 /*
  * Loads and compiles regexes.yaml. Returns NULL on failure with a message in err.
@@ -45,5 +48,17 @@ unsigned lr_ua_count(const lr_ua_parsers_t *p);
 #define LR_UA_MAX_INPUT  2048
 void lr_ua_classify(lr_ua_parsers_t *p, const char *ua, size_t len,
     lr_ua_result_t *res);
+
+/*
+ * A cache of recent verdicts, for one process (one nginx worker): direct-mapped, keyed
+ * by the whole user agent (compared byte for byte, so a hash collision never returns
+ * another agent's verdict). Agents longer than LR_UA_CACHE_KEY_MAX are not cached.
+ * slots is rounded up to a power of two; memory is about 1 KB a slot.
+ */
+#define LR_UA_CACHE_KEY_MAX  512
+lr_ua_cache_t *lr_ua_cache_create(unsigned slots);
+void lr_ua_cache_free(lr_ua_cache_t *c);
+void lr_ua_classify_cached(lr_ua_parsers_t *p, lr_ua_cache_t *c, const char *ua,
+    size_t len, lr_ua_result_t *res);
 
 #endif /* LINKREPORT_UA_H */

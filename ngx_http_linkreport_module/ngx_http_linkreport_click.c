@@ -68,6 +68,77 @@ ngx_http_linkreport_click_id(u_char *p, uint64_t ms)
 }
 
 
+/*
+ * A browser that fetches a page before anyone asked for it says so: Chrome's
+ * speculation rules "Sec-Purpose: prefetch" (or "prefetch;prerender"), older Chrome
+ * "Purpose: prefetch", Firefox "X-Moz: prefetch", Safari "X-Purpose: preview".
+ */
+static ngx_flag_t
+ngx_http_linkreport_is_prefetch(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  names[] = {
+        ngx_string("Sec-Purpose"), ngx_string("Purpose"), ngx_string("X-Purpose"),
+        ngx_string("X-Moz"), ngx_null_string
+    };
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (ngx_str_t *n = names; n->len; n++) {
+            if (h[i].key.len == n->len
+                && ngx_strncasecmp(h[i].key.data, n->data, n->len) == 0
+                && (ngx_strlcasestrn(h[i].value.data, h[i].value.data + h[i].value.len,
+                                     (u_char *) "prefetch", 8 - 1)
+                    || ngx_strlcasestrn(h[i].value.data,
+                                        h[i].value.data + h[i].value.len,
+                                        (u_char *) "prerender", 9 - 1)
+                    || ngx_strlcasestrn(h[i].value.data,
+                                        h[i].value.data + h[i].value.len,
+                                        (u_char *) "preview", 7 - 1)))
+            {
+                return 1;
+            }
+        }
+    }
+}
+
+
+/* why this tap is not a person's, "" when it is; the user agent's verdict wins */
+static const char *
+ngx_http_linkreport_non_human(ngx_http_request_t *r, lr_ua_result_t *ua)
+{
+    if (ua->non_human[0] != '\0') {
+        return ua->non_human;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        return "head";
+    }
+
+    if (ngx_http_linkreport_is_prefetch(r)) {
+        return "prefetch";
+    }
+
+    return "";
+}
+
+
 typedef struct {
     const char  *argv[64];
     size_t       argvlen[64];
@@ -98,6 +169,7 @@ ngx_http_linkreport_click_format(ngx_http_request_t *r,
 {
     u_char                      *p, *id, *visited, *short_url;
     size_t                       ua_len;
+    const char                  *non_human;
     uint64_t                     ms;
     ngx_str_t                   *f, mobile, message_id, country, city;
     ngx_time_t                  *tp;
@@ -146,8 +218,10 @@ ngx_http_linkreport_click_format(ngx_http_request_t *r,
     ua_len = ua_header ? ngx_min(ua_header->value.len, NGX_HTTP_LINKREPORT_UA_RECORD_MAX)
                        : 0;
 
-    lr_ua_classify(lmcf->ua, ua_header ? (const char *) ua_header->value.data : NULL,
-                   ua_len, &ua);
+    lr_ua_classify_cached(lmcf->ua, lmcf->ua_cache,
+                          ua_header ? (const char *) ua_header->value.data : NULL,
+                          ua_len, &ua);
+    non_human = ngx_http_linkreport_non_human(r, &ua);
 
     ngx_http_linkreport_geo_lookup(lmcf->geo, (const char *) lmcf->geo_language.data,
                                    r->connection->sockaddr, &country, &city,
@@ -191,6 +265,8 @@ ngx_http_linkreport_click_format(ngx_http_request_t *r,
     ngx_http_linkreport_arg(&a, "user_agent",
                             ua_header ? ua_header->value.data : NULL, ua_len);
     ngx_http_linkreport_arg_str(&a, "method", &r->method_name);
+    ngx_http_linkreport_arg(&a, "non_human", (u_char *) non_human,
+                            ngx_strlen(non_human));
 
     return redisFormatCommandArgv(cmd, a.argc, a.argv, a.argvlen);
 }

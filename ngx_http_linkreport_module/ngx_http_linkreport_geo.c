@@ -3,6 +3,16 @@
 #include <maxminddb.h>
 
 
+struct ngx_http_linkreport_geo_s {
+    MMDB_s            *db;           /* in use */
+    MMDB_s            *config_db;    /* opened by the configuration, closed by its pool */
+    ngx_str_t          path;         /* NUL-terminated */
+    ngx_file_info_t    seen;         /* the file as last looked at */
+    ngx_event_t        timer;
+    ngx_msec_t         interval;
+};
+
+
 static void
 ngx_http_linkreport_geo_close(void *data)
 {
@@ -10,45 +20,179 @@ ngx_http_linkreport_geo_close(void *data)
 }
 
 
-char *
-ngx_http_linkreport_geo_open(ngx_conf_t *cf, ngx_str_t *path, void **geo)
+static ngx_int_t
+ngx_http_linkreport_geo_open_file(const char *path, MMDB_s *mmdb, const char **err)
 {
-    int                  status;
-    MMDB_s              *mmdb;
-    ngx_pool_cleanup_t  *cln;
+    int  status;
+
+    status = MMDB_open(path, MMDB_MODE_MMAP, mmdb);
+    if (status != MMDB_SUCCESS) {
+        *err = MMDB_strerror(status);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_linkreport_geo_open(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_http_linkreport_geo_t **geop)
+{
+    const char                 *err;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_linkreport_geo_t  *geo;
 
     if (ngx_conf_full_name(cf->cycle, path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    mmdb = ngx_pcalloc(cf->pool, sizeof(MMDB_s));
-    if (mmdb == NULL) {
+    geo = ngx_pcalloc(cf->pool, sizeof(ngx_http_linkreport_geo_t));
+    if (geo == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    geo->config_db = ngx_pcalloc(cf->pool, sizeof(MMDB_s));
+    if (geo->config_db == NULL) {
         return NGX_CONF_ERROR;
     }
 
     /* path is NUL-terminated: directive arguments and ngx_conf_full_name results are */
-    status = MMDB_open((char *) path->data, MMDB_MODE_MMAP, mmdb);
-    if (status != MMDB_SUCCESS) {
+    geo->path = *path;
+
+    if (ngx_file_info(path->data, &geo->seen) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open GeoIP database \"%V\"", path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_linkreport_geo_open_file((char *) path->data, geo->config_db, &err)
+        != NGX_OK)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cannot open GeoIP database \"%V\": %s%s%s", path,
-                           MMDB_strerror(status),
-                           status == MMDB_IO_ERROR ? ": " : "",
-                           status == MMDB_IO_ERROR ? strerror(errno) : "");
+                           "cannot open GeoIP database \"%V\": %s", path, err);
         return NGX_CONF_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
-        MMDB_close(mmdb);
+        MMDB_close(geo->config_db);
         return NGX_CONF_ERROR;
     }
 
     cln->handler = ngx_http_linkreport_geo_close;
-    cln->data = mmdb;
+    cln->data = geo->config_db;
 
-    *geo = mmdb;
+    geo->db = geo->config_db;
+    *geop = geo;
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_flag_t
+ngx_http_linkreport_geo_changed(ngx_file_info_t *a, ngx_file_info_t *b)
+{
+    return ngx_file_uniq(a) != ngx_file_uniq(b)
+           || ngx_file_mtime(a) != ngx_file_mtime(b)
+           || ngx_file_size(a) != ngx_file_size(b);
+}
+
+
+/*
+ * A database is replaced by writing a new file and renaming it over the old one (or
+ * by copying in place); either way inode, size or mtime change. A file that does not
+ * open (still being written, corrupt) leaves the current database in use.
+ */
+static void
+ngx_http_linkreport_geo_check(ngx_event_t *ev)
+{
+    const char                 *err;
+    MMDB_s                     *fresh;
+    ngx_file_info_t             fi;
+    ngx_http_linkreport_geo_t  *geo = ev->data;
+
+    if (ngx_file_info(geo->path.data, &fi) == NGX_FILE_ERROR) {
+        if (ngx_file_mtime(&geo->seen) != 0) {
+            ngx_log_error(NGX_LOG_WARN, ev->log, ngx_errno,
+                          "linkreport: GeoIP database \"%V\" is gone, "
+                          "keeping the one in use", &geo->path);
+            ngx_memzero(&geo->seen, sizeof(ngx_file_info_t));
+        }
+        goto next;
+    }
+
+    if (!ngx_http_linkreport_geo_changed(&fi, &geo->seen)) {
+        goto next;
+    }
+
+    geo->seen = fi;
+
+    fresh = ngx_alloc(sizeof(MMDB_s), ev->log);
+    if (fresh == NULL) {
+        goto next;
+    }
+
+    if (ngx_http_linkreport_geo_open_file((char *) geo->path.data, fresh, &err)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "linkreport: new GeoIP database \"%V\" cannot be used (%s), "
+                      "keeping the one in use", &geo->path, err);
+        ngx_free(fresh);
+        goto next;
+    }
+
+    if (geo->db != geo->config_db) {
+        MMDB_close(geo->db);
+        ngx_free(geo->db);
+    }
+
+    geo->db = fresh;
+
+    ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                  "linkreport: GeoIP database \"%V\" reloaded", &geo->path);
+
+next:
+
+    ngx_add_timer(&geo->timer, geo->interval);
+}
+
+
+void
+ngx_http_linkreport_geo_start(ngx_http_linkreport_geo_t *geo, ngx_msec_t interval,
+    ngx_log_t *log)
+{
+    if (geo == NULL || interval == 0) {
+        return;
+    }
+
+    geo->interval = interval;
+    geo->timer.handler = ngx_http_linkreport_geo_check;
+    geo->timer.data = geo;
+    geo->timer.log = log;
+    geo->timer.cancelable = 1;
+
+    ngx_add_timer(&geo->timer, interval);
+}
+
+
+void
+ngx_http_linkreport_geo_stop(ngx_http_linkreport_geo_t *geo)
+{
+    if (geo == NULL) {
+        return;
+    }
+
+    if (geo->timer.timer_set) {
+        ngx_del_timer(&geo->timer);
+    }
+
+    if (geo->db != geo->config_db) {
+        MMDB_close(geo->db);
+        ngx_free(geo->db);
+        geo->db = geo->config_db;
+    }
 }
 
 
@@ -70,8 +214,8 @@ ngx_http_linkreport_geo_name(MMDB_entry_s *entry, const char *section,
 
 
 void
-ngx_http_linkreport_geo_lookup(void *geo, const char *language, struct sockaddr *sa,
-    ngx_str_t *country, ngx_str_t *city, ngx_log_t *log)
+ngx_http_linkreport_geo_lookup(ngx_http_linkreport_geo_t *geo, const char *language,
+    struct sockaddr *sa, ngx_str_t *country, ngx_str_t *city, ngx_log_t *log)
 {
     int                    mmdb_error;
     MMDB_lookup_result_s   res;
@@ -83,7 +227,7 @@ ngx_http_linkreport_geo_lookup(void *geo, const char *language, struct sockaddr 
         return;
     }
 
-    res = MMDB_lookup_sockaddr(geo, sa, &mmdb_error);
+    res = MMDB_lookup_sockaddr(geo->db, sa, &mmdb_error);
 
     if (mmdb_error != MMDB_SUCCESS) {
         ngx_log_error(NGX_LOG_ERR, log, 0, "linkreport: GeoIP lookup failed: %s",

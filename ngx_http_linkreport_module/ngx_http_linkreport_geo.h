@@ -1,6 +1,7 @@
 /*
  * Country and city names for a client address, from a MaxMind database (GeoIP2 or
- * GeoLite2 City) opened in mmap mode at configuration time.
+ * GeoLite2 City) opened in mmap mode at configuration time. Each worker checks the
+ * file on a timer and switches to a new database once one has been written in place.
  */
 
 #ifndef NGX_HTTP_LINKREPORT_GEO_H
@@ -9,14 +10,23 @@
 #include "ngx_http_linkreport_module.h"
 
 
-/* opens the database; NGX_CONF_OK or an error message for nginx -t */
-char *ngx_http_linkreport_geo_open(ngx_conf_t *cf, ngx_str_t *path, void **geo);
+typedef struct ngx_http_linkreport_geo_s  ngx_http_linkreport_geo_t;
+
+/* opens the database; NGX_CONF_OK or NGX_CONF_ERROR after a message for nginx -t */
+char *ngx_http_linkreport_geo_open(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_http_linkreport_geo_t **geo);
+
+/* per worker: watch the file every interval (0: never) */
+void ngx_http_linkreport_geo_start(ngx_http_linkreport_geo_t *geo,
+    ngx_msec_t interval, ngx_log_t *log);
+void ngx_http_linkreport_geo_stop(ngx_http_linkreport_geo_t *geo);
 
 /*
  * Fills country and city (empty when unknown). The strings point into the mapped
- * database and stay valid for the configuration's lifetime.
+ * database: use them before returning to the event loop.
  */
-void ngx_http_linkreport_geo_lookup(void *geo, const char *language,
-    struct sockaddr *sa, ngx_str_t *country, ngx_str_t *city, ngx_log_t *log);
+void ngx_http_linkreport_geo_lookup(ngx_http_linkreport_geo_t *geo,
+    const char *language, struct sockaddr *sa, ngx_str_t *country, ngx_str_t *city,
+    ngx_log_t *log);
 
 #endif /* NGX_HTTP_LINKREPORT_GEO_H */

@@ -9,6 +9,8 @@
  *       linkreport_geoip_db       /var/lib/GeoIP/GeoLite2-City.mmdb;
  *       linkreport_geoip_language en;
  *       linkreport_ua_regexes     /usr/share/uap-core/regexes.yaml;
+ *       linkreport_ua_cache       1024;
+ *       linkreport_geoip_check    60s;
  *       server { location / { linkreport; } }
  *   }
  */
@@ -87,11 +89,25 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
       0,
       NULL },
 
+    { ngx_string("linkreport_geoip_check"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, geo_check),
+      NULL },
+
     { ngx_string("linkreport_geoip_language"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_linkreport_main_conf_t, geo_language),
+      NULL },
+
+    { ngx_string("linkreport_ua_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, ua_cache_slots),
       NULL },
 
     { ngx_string("linkreport_ua_regexes"),
@@ -160,6 +176,8 @@ ngx_http_linkreport_create_main_conf(ngx_conf_t *cf)
 
     lmcf->used = 0;
     lmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    lmcf->ua_cache_slots = NGX_CONF_UNSET_UINT;
+    lmcf->geo_check = NGX_CONF_UNSET_MSEC;
 
     return lmcf;
 }
@@ -182,6 +200,14 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_pool_cleanup_t  *cln;
 
     ngx_conf_init_msec_value(lmcf->redis_timeout, 1000);
+    ngx_conf_init_uint_value(lmcf->ua_cache_slots, 1024);
+    ngx_conf_init_msec_value(lmcf->geo_check, 60000);
+
+    if (lmcf->ua_cache_slots > 1048576) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"linkreport_ua_cache\" must be 0 to 1048576 slots");
+        return NGX_CONF_ERROR;
+    }
 
     if (lmcf->stream.data == NULL) {
         ngx_str_set(&lmcf->stream, "linkreport:clicks");
@@ -439,6 +465,18 @@ ngx_http_linkreport_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /* a worker's own cache: no locking, and bounded (about 1 KB a slot) */
+    if (lmcf->ua_cache_slots) {
+        lmcf->ua_cache = lr_ua_cache_create(lmcf->ua_cache_slots);
+        if (lmcf->ua_cache == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "linkreport: cannot allocate the user-agent cache");
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_linkreport_geo_start(lmcf->geo, lmcf->geo_check, cycle->log);
+
     return ngx_http_linkreport_redis_start(cycle, lmcf);
 }
 
@@ -455,4 +493,9 @@ ngx_http_linkreport_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_linkreport_redis_stop(lmcf->redis);
     lmcf->redis = NULL;
+
+    lr_ua_cache_free(lmcf->ua_cache);
+    lmcf->ua_cache = NULL;
+
+    ngx_http_linkreport_geo_stop(lmcf->geo);
 }

@@ -20,6 +20,7 @@
 
 
 typedef struct ngx_http_linkreport_redis_s  ngx_http_linkreport_redis_t;
+typedef struct ngx_http_linkreport_geo_s    ngx_http_linkreport_geo_t;
 
 typedef struct {
     ngx_flag_t                    used;          /* a location enables the handler */
@@ -34,9 +35,12 @@ typedef struct {
 
     ngx_str_t                     ua_regexes;
     lr_ua_parsers_t              *ua;
+    ngx_uint_t                    ua_cache_slots;
+    lr_ua_cache_t                *ua_cache;      /* per worker, set at worker start */
 
-    void                         *geo;           /* MMDB_s *, NULL without a database */
+    ngx_http_linkreport_geo_t    *geo;           /* NULL without a database */
     ngx_str_t                     geo_language;
+    ngx_msec_t                    geo_check;     /* how often workers look at the file */
 
     ngx_http_linkreport_redis_t  *redis;         /* per worker, set at worker start */
     ngx_log_t                    *log;

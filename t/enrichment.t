@@ -1,5 +1,7 @@
 # Click enrichment: client IP through realip, GeoIP country and city for the addresses
-# of ../shared/testdata/maxmind/PROVENANCE.md, and user-agent classification.
+# of ../shared/testdata/maxmind/PROVENANCE.md, user-agent classification (all five
+# derived fields for each agent), and the non_human verdict (bots, link previews, HEAD,
+# prefetch). Expected values follow the rules in the README ("User agents").
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use LinkReport::Test;
@@ -125,7 +127,22 @@ X-Forwarded-For: 127.0.0.1
 --- click eval
 { client_ip => '127.0.0.1', country => '', city => "" }
 
-=== TEST 8: a spoofed left-most X-Forwarded-For value is ignored
+=== TEST 8: GeoIP: reserved documentation address: no country (192.0.2.1)
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+X-Forwarded-For: 192.0.2.1
+--- error_code: 302
+--- click eval
+{ client_ip => '192.0.2.1', country => '', city => "" }
+
+=== TEST 9: a spoofed left-most X-Forwarded-For value is ignored
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -140,7 +157,7 @@ X-Forwarded-For: 81.2.69.160, 89.160.20.115
 --- click eval
 { client_ip => '89.160.20.115', country => 'Sweden' }
 
-=== TEST 9: X-Forwarded-For from an untrusted peer is ignored
+=== TEST 10: X-Forwarded-For from an untrusted peer is ignored
 --- links eval
 { geo => $main::Link }
 --- http_config
@@ -156,7 +173,68 @@ X-Forwarded-For: 81.2.69.160
 --- click eval
 { client_ip => '127.0.0.1', country => '' }
 
-=== TEST 10: user agent: Chrome on Android phone
+=== TEST 11: an address with a port in X-Forwarded-For
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+X-Forwarded-For: 81.2.69.160:4444
+--- error_code: 302
+--- click eval
+{ client_ip => '81.2.69.160', country => 'United Kingdom' }
+
+=== TEST 12: an IPv6 address with a port in X-Forwarded-For
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+X-Forwarded-For: [2001:278::1]:443
+--- error_code: 302
+--- click eval
+{ client_ip => '2001:278::1', country => 'Japan' }
+
+=== TEST 13: languages: country and city names in German
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip . 'linkreport_geoip_language de;'
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+X-Forwarded-For: 81.2.69.160
+--- error_code: 302
+--- click eval
+{ country => "Vereinigtes K\x{f6}nigreich", city => 'London' }
+
+=== TEST 14: user agent: Chrome on Android phone
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+--- error_code: 302
+--- click eval
+{ browser => 'Chrome', platform => 'AndroidOS', platform_version => '14', engine => 'Blink', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36' }
+
+=== TEST 15: user agent: Chrome on Android (reduced UA)
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -170,9 +248,9 @@ User-Agent: Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like G
 --- error_code: 302
 --- click eval
 { browser => 'Chrome', platform => 'AndroidOS', platform_version => '10', engine => 'Blink', device_type => 'Phone',
-  user_agent => 'Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36' }
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36' }
 
-=== TEST 11: user agent: Safari on iPhone
+=== TEST 16: user agent: Chrome on Android tablet
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -182,61 +260,13 @@ $main::Realip
 --- request
 GET /geo
 --- more_headers
-User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1
---- error_code: 302
---- click eval
-{ browser => 'Safari', platform => 'iOS', platform_version => '17', engine => 'WebKit', device_type => 'Phone',
-  user_agent => 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1' }
-
-=== TEST 12: user agent: Chrome on iPad is WebKit
---- links eval
-{ geo => $main::Link }
---- http_config eval
-$main::Realip
---- config
-    location / { linkreport; }
---- request
-GET /geo
---- more_headers
-User-Agent: Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1
---- error_code: 302
---- click eval
-{ browser => 'Chrome', platform => 'iOS', platform_version => '16', engine => 'WebKit', device_type => 'Tablet',
-  user_agent => 'Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1' }
-
-=== TEST 13: user agent: Samsung Internet on Android
---- links eval
-{ geo => $main::Link }
---- http_config eval
-$main::Realip
---- config
-    location / { linkreport; }
---- request
-GET /geo
---- more_headers
-User-Agent: Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36
---- error_code: 302
---- click eval
-{ browser => 'Samsung Internet', platform => 'AndroidOS', platform_version => '14', engine => 'Blink', device_type => 'Phone',
-  user_agent => 'Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36' }
-
-=== TEST 14: user agent: Android tablet without Mobile
---- links eval
-{ geo => $main::Link }
---- http_config eval
-$main::Realip
---- config
-    location / { linkreport; }
---- request
-GET /geo
---- more_headers
-User-Agent: Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36
+User-Agent: Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36
 --- error_code: 302
 --- click eval
 { browser => 'Chrome', platform => 'AndroidOS', platform_version => '13', engine => 'Blink', device_type => 'Tablet',
-  user_agent => 'Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36' }
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' }
 
-=== TEST 15: user agent: Edge on Windows
+=== TEST 17: user agent: Samsung Internet on Android
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -246,13 +276,13 @@ $main::Realip
 --- request
 GET /geo
 --- more_headers
-User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0
+User-Agent: Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36
 --- error_code: 302
 --- click eval
-{ browser => 'Edge', platform => 'Windows', platform_version => '10', engine => 'Blink', device_type => 'Desktop',
-  user_agent => 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0' }
+{ browser => 'Samsung Internet', platform => 'AndroidOS', platform_version => '14', engine => 'Blink', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36' }
 
-=== TEST 16: user agent: legacy Edge is EdgeHTML
+=== TEST 18: user agent: Firefox on Android
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -262,13 +292,13 @@ $main::Realip
 --- request
 GET /geo
 --- more_headers
-User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19582
+User-Agent: Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0
 --- error_code: 302
 --- click eval
-{ browser => 'Edge', platform => 'Windows', platform_version => '10', engine => 'EdgeHTML', device_type => 'Desktop',
-  user_agent => 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19582' }
+{ browser => 'Firefox', platform => 'AndroidOS', platform_version => '14', engine => 'Gecko', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0' }
 
-=== TEST 17: user agent: Firefox on Linux
+=== TEST 19: user agent: Edge on Android
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -278,13 +308,13 @@ $main::Realip
 --- request
 GET /geo
 --- more_headers
-User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0
+User-Agent: Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 EdgA/131.0.2903.87
 --- error_code: 302
 --- click eval
-{ browser => 'Firefox', platform => 'Linux', platform_version => '', engine => 'Gecko', device_type => 'Desktop',
-  user_agent => 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' }
+{ browser => 'Edge', platform => 'AndroidOS', platform_version => '14', engine => 'Blink', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 EdgA/131.0.2903.87' }
 
-=== TEST 18: user agent: Safari on macOS
+=== TEST 20: user agent: Safari on iPhone
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -294,13 +324,189 @@ $main::Realip
 --- request
 GET /geo
 --- more_headers
-User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15
+User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1
+--- error_code: 302
+--- click eval
+{ browser => 'Safari', platform => 'iOS', platform_version => '18', engine => 'WebKit', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1' }
+
+=== TEST 21: user agent: Chrome on iPhone is WebKit
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.103 Mobile/15E148 Safari/604.1
+--- error_code: 302
+--- click eval
+{ browser => 'Chrome', platform => 'iOS', platform_version => '18', engine => 'WebKit', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.103 Mobile/15E148 Safari/604.1' }
+
+=== TEST 22: user agent: Firefox on iPhone is WebKit
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/133.0 Mobile/15E148 Safari/605.1.15
+--- error_code: 302
+--- click eval
+{ browser => 'Firefox', platform => 'iOS', platform_version => '18', engine => 'WebKit', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/133.0 Mobile/15E148 Safari/605.1.15' }
+
+=== TEST 23: user agent: Safari on iPad (iPadOS mobile UA)
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.7 Mobile/15E148 Safari/604.1
+--- error_code: 302
+--- click eval
+{ browser => 'Safari', platform => 'iOS', platform_version => '17', engine => 'WebKit', device_type => 'Tablet',
+  non_human => '', user_agent => 'Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.7 Mobile/15E148 Safari/604.1' }
+
+=== TEST 24: user agent: Safari on iPadOS desktop-class UA
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15
 --- error_code: 302
 --- click eval
 { browser => 'Safari', platform => 'OS X', platform_version => '10', engine => 'WebKit', device_type => 'Desktop',
-  user_agent => 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15' }
+  non_human => '', user_agent => 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15' }
 
-=== TEST 19: user agent: Internet Explorer is Trident
+=== TEST 25: user agent: Chrome on Windows
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36
+--- error_code: 302
+--- click eval
+{ browser => 'Chrome', platform => 'Windows', platform_version => '10', engine => 'Blink', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' }
+
+=== TEST 26: user agent: Edge on Windows
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86
+--- error_code: 302
+--- click eval
+{ browser => 'Edge', platform => 'Windows', platform_version => '10', engine => 'Blink', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86' }
+
+=== TEST 27: user agent: Firefox on Windows
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0
+--- error_code: 302
+--- click eval
+{ browser => 'Firefox', platform => 'Windows', platform_version => '10', engine => 'Gecko', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0' }
+
+=== TEST 28: user agent: Chrome on macOS
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36
+--- error_code: 302
+--- click eval
+{ browser => 'Chrome', platform => 'OS X', platform_version => '10', engine => 'Blink', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' }
+
+=== TEST 29: user agent: Firefox on macOS
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 14.7; rv:133.0) Gecko/20100101 Firefox/133.0
+--- error_code: 302
+--- click eval
+{ browser => 'Firefox', platform => 'OS X', platform_version => '14', engine => 'Gecko', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.7; rv:133.0) Gecko/20100101 Firefox/133.0' }
+
+=== TEST 30: user agent: Firefox on Linux
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0
+--- error_code: 302
+--- click eval
+{ browser => 'Firefox', platform => 'Linux', platform_version => '', engine => 'Gecko', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0' }
+
+=== TEST 31: user agent: Chrome on ChromeOS
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36
+--- error_code: 302
+--- click eval
+{ browser => 'Chrome', platform => 'ChromeOS', platform_version => '14541', engine => 'Blink', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' }
+
+=== TEST 32: user agent: Internet Explorer is Trident
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -314,9 +520,41 @@ User-Agent: Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)
 --- error_code: 302
 --- click eval
 { browser => 'IE', platform => 'Windows', platform_version => '7', engine => 'Trident', device_type => 'Desktop',
-  user_agent => 'Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)' }
+  non_human => '', user_agent => 'Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; Trident/6.0)' }
 
-=== TEST 20: user agent: old Chrome before Blink is WebKit
+=== TEST 33: user agent: legacy Edge is EdgeHTML
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19582
+--- error_code: 302
+--- click eval
+{ browser => 'Edge', platform => 'Windows', platform_version => '10', engine => 'EdgeHTML', device_type => 'Desktop',
+  non_human => '', user_agent => 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19582' }
+
+=== TEST 34: user agent: Opera 12 is Presto
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Opera/9.80 (Windows NT 6.1; U; en) Presto/2.10.289 Version/12.00
+--- error_code: 302
+--- click eval
+{ browser => 'Opera', platform => 'Windows', platform_version => '7', engine => 'Presto', device_type => 'Desktop',
+  non_human => '', user_agent => 'Opera/9.80 (Windows NT 6.1; U; en) Presto/2.10.289 Version/12.00' }
+
+=== TEST 35: user agent: Chrome before Blink is WebKit
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -330,9 +568,9 @@ User-Agent: Mozilla/5.0 (Linux; Android 4.1.1; Nexus 7 Build/JRO03D) AppleWebKit
 --- error_code: 302
 --- click eval
 { browser => 'Chrome', platform => 'AndroidOS', platform_version => '4', engine => 'WebKit', device_type => 'Tablet',
-  user_agent => 'Mozilla/5.0 (Linux; Android 4.1.1; Nexus 7 Build/JRO03D) AppleWebKit/535.19 (KHTML, like Gecko) Chrome/18.0.1025.166 Safari/535.19' }
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 4.1.1; Nexus 7 Build/JRO03D) AppleWebKit/535.19 (KHTML, like Gecko) Chrome/18.0.1025.166 Safari/535.19' }
 
-=== TEST 21: user agent: Instagram in-app browser on iPhone
+=== TEST 36: user agent: Instagram in-app browser on iPhone
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -346,9 +584,25 @@ User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/6
 --- error_code: 302
 --- click eval
 { browser => 'Instagram', platform => 'iOS', platform_version => '17', engine => 'WebKit', device_type => 'Phone',
-  user_agent => 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 307.0.0.34.111 (iPhone15,3; iOS 17_1; en_US; en; scale=3.00; 1290x2796; 532277184)' }
+  non_human => '', user_agent => 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 307.0.0.34.111 (iPhone15,3; iOS 17_1; en_US; en; scale=3.00; 1290x2796; 532277184)' }
 
-=== TEST 22: user agent: Facebook in-app browser on Android
+=== TEST 37: user agent: Instagram in-app browser on Android
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.135 Mobile Safari/537.36 Instagram 358.0.0.51.97 Android (34/14; 480dpi; 1080x2340; samsung; SM-S918B; dm3q; qcom; en_US; 668589876)
+--- error_code: 302
+--- click eval
+{ browser => 'Instagram', platform => 'AndroidOS', platform_version => '14', engine => 'Blink', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.135 Mobile Safari/537.36 Instagram 358.0.0.51.97 Android (34/14; 480dpi; 1080x2340; samsung; SM-S918B; dm3q; qcom; en_US; 668589876)' }
+
+=== TEST 38: user agent: Facebook in-app browser on Android
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -362,9 +616,25 @@ User-Agent: Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, 
 --- error_code: 302
 --- click eval
 { browser => 'Facebook', platform => 'AndroidOS', platform_version => '13', engine => 'Blink', device_type => 'Phone',
-  user_agent => 'Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/119.0.6045.163 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/443.0.0.31.110;]' }
+  non_human => '', user_agent => 'Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/119.0.6045.163 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/443.0.0.31.110;]' }
 
-=== TEST 23: user agent: Smart TV
+=== TEST 39: user agent: Facebook in-app browser on iPhone
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/470.0.0.41.106;FBBV/626337624;FBDV/iPhone14,5;FBMD/iPhone;FBSN/iOS;FBSV/17.5;FBSS/3;FBID/phone;FBLC/en_US;FBOP/5]
+--- error_code: 302
+--- click eval
+{ browser => 'Facebook', platform => 'iOS', platform_version => '17', engine => 'WebKit', device_type => 'Phone',
+  non_human => '', user_agent => 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/470.0.0.41.106;FBBV/626337624;FBDV/iPhone14,5;FBMD/iPhone;FBSN/iOS;FBSV/17.5;FBSS/3;FBID/phone;FBLC/en_US;FBOP/5]' }
+
+=== TEST 40: user agent: Smart TV
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -378,25 +648,9 @@ User-Agent: Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, 
 --- error_code: 302
 --- click eval
 { browser => 'Samsung Internet', platform => 'Tizen', platform_version => '6', engine => 'Blink', device_type => 'TV',
-  user_agent => 'Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36' }
+  non_human => '', user_agent => 'Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36' }
 
-=== TEST 24: user agent: Googlebot is a Bot
---- links eval
-{ geo => $main::Link }
---- http_config eval
-$main::Realip
---- config
-    location / { linkreport; }
---- request
-GET /geo
---- more_headers
-User-Agent: Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)
---- error_code: 302
---- click eval
-{ browser => 'Googlebot', platform => '', platform_version => '', engine => '', device_type => 'Bot',
-  user_agent => 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' }
-
-=== TEST 25: user agent: WhatsApp link preview is a Bot
+=== TEST 41: user agent: WhatsApp link preview
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -410,9 +664,25 @@ User-Agent: WhatsApp/2.23.20.0 A
 --- error_code: 302
 --- click eval
 { browser => 'WhatsApp', platform => '', platform_version => '', engine => '', device_type => 'Bot',
-  user_agent => 'WhatsApp/2.23.20.0 A' }
+  non_human => 'preview', user_agent => 'WhatsApp/2.23.20.0 A' }
 
-=== TEST 26: user agent: Slack link preview is a Bot
+=== TEST 42: user agent: Telegram link preview
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: TelegramBot (like TwitterBot)
+--- error_code: 302
+--- click eval
+{ browser => 'TelegramBot', platform => '', platform_version => '', engine => '', device_type => 'Bot',
+  non_human => 'preview', user_agent => 'TelegramBot (like TwitterBot)' }
+
+=== TEST 43: user agent: Slack link preview
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -426,9 +696,9 @@ User-Agent: Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)
 --- error_code: 302
 --- click eval
 { browser => 'Slackbot-LinkExpanding', platform => '', platform_version => '', engine => '', device_type => 'Bot',
-  user_agent => 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' }
+  non_human => 'preview', user_agent => 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' }
 
-=== TEST 27: user agent: curl
+=== TEST 44: user agent: Facebook link preview
 --- links eval
 { geo => $main::Link }
 --- http_config eval
@@ -438,13 +708,141 @@ $main::Realip
 --- request
 GET /geo
 --- more_headers
-User-Agent: curl/7.88.1
+User-Agent: facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)
+--- error_code: 302
+--- click eval
+{ browser => 'FacebookBot', platform => '', platform_version => '', engine => '', device_type => 'Bot',
+  non_human => 'preview', user_agent => 'facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)' }
+
+=== TEST 45: user agent: iMessage link preview posing as Safari
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0
+--- error_code: 302
+--- click eval
+{ browser => 'FacebookBot', platform => 'OS X', platform_version => '10', engine => 'WebKit', device_type => 'Bot',
+  non_human => 'preview', user_agent => 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0' }
+
+=== TEST 46: user agent: X (Twitter) link preview
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Twitterbot/1.0
+--- error_code: 302
+--- click eval
+{ browser => 'Twitterbot', platform => '', platform_version => '', engine => '', device_type => 'Bot',
+  non_human => 'preview', user_agent => 'Twitterbot/1.0' }
+
+=== TEST 47: user agent: Discord link preview
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10.10; rv:38.0) Gecko/20100101 Firefox/38.0 (compatible; Discordbot/2.0; +https://discordapp.com)
+--- error_code: 302
+--- click eval
+{ browser => 'Discordbot', platform => 'OS X', platform_version => '10', engine => 'Gecko', device_type => 'Bot',
+  non_human => 'preview', user_agent => 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10.10; rv:38.0) Gecko/20100101 Firefox/38.0 (compatible; Discordbot/2.0; +https://discordapp.com)' }
+
+=== TEST 48: user agent: Googlebot
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)
+--- error_code: 302
+--- click eval
+{ browser => 'Googlebot', platform => '', platform_version => '', engine => '', device_type => 'Bot',
+  non_human => 'bot', user_agent => 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' }
+
+=== TEST 49: user agent: Googlebot smartphone with a Chrome signature
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.139 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)
+--- error_code: 302
+--- click eval
+{ browser => 'Googlebot', platform => 'AndroidOS', platform_version => '6', engine => 'Blink', device_type => 'Bot',
+  non_human => 'bot', user_agent => 'Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.139 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' }
+
+=== TEST 50: user agent: bingbot
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)
+--- error_code: 302
+--- click eval
+{ browser => 'bingbot', platform => '', platform_version => '', engine => '', device_type => 'Bot',
+  non_human => 'bot', user_agent => 'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)' }
+
+=== TEST 51: user agent: curl
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: curl/8.5.0
 --- error_code: 302
 --- click eval
 { browser => 'curl', platform => '', platform_version => '', engine => '', device_type => 'Other',
-  user_agent => 'curl/7.88.1' }
+  non_human => '', user_agent => 'curl/8.5.0' }
 
-=== TEST 28: no User-Agent header at all
+=== TEST 52: user agent: Xbox console
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/48.0.2564.82 Safari/537.36 Edge/13.10586
+--- error_code: 302
+--- click eval
+{ browser => 'Edge', platform => 'Windows', platform_version => '10', engine => 'EdgeHTML', device_type => 'Console',
+  non_human => '', user_agent => 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/48.0.2564.82 Safari/537.36 Edge/13.10586' }
+
+=== TEST 53: no User-Agent header at all
 --- links eval
 { geo => $main::Link }
 --- config
@@ -453,9 +851,20 @@ User-Agent: curl/7.88.1
 "GET /geo HTTP/1.0\r\nHost: localhost\r\n\r\n"
 --- error_code: 302
 --- click eval
-{ user_agent => '', browser => '', platform => '', engine => '', device_type => 'Other' }
+{ user_agent => '', browser => '', platform => '', platform_version => '', engine => '', device_type => 'Other', non_human => '' }
 
-=== TEST 29: a 16 KB user agent is classified and stored truncated to 2048 bytes
+=== TEST 54: an empty User-Agent header
+--- links eval
+{ geo => $main::Link }
+--- config
+    location / { linkreport; }
+--- raw_request eval
+"GET /geo HTTP/1.0\r\nHost: localhost\r\nUser-Agent: \r\n\r\n"
+--- error_code: 302
+--- click eval
+{ user_agent => '', browser => '', platform => '', engine => '', device_type => 'Other', non_human => '' }
+
+=== TEST 55: a 16 KB user agent is classified and stored truncated to 2048 bytes
 --- links eval
 { geo => $main::Link }
 --- config
@@ -469,3 +878,129 @@ GET /geo
 --- error_code: 302
 --- click eval
 { user_agent => qr/^Mozilla\/5\.0 \(iPhone; CPU iPhone OS 17_4 like Mac OS X\) A{1993}$/, platform => 'iOS', device_type => 'Phone' }
+
+=== TEST 56: Chrome speculation-rules prefetch is recorded as prefetch, and still redirected
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+Sec-Purpose: prefetch
+--- error_code: 302
+--- click eval
+{ non_human => 'prefetch', browser => 'Chrome', device_type => 'Phone' }
+
+=== TEST 57: Chrome prerender is recorded as prefetch, and still redirected
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+Sec-Purpose: prefetch;prerender
+--- error_code: 302
+--- click eval
+{ non_human => 'prefetch', browser => 'Chrome', device_type => 'Phone' }
+
+=== TEST 58: legacy Purpose: prefetch is recorded as prefetch, and still redirected
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+Purpose: prefetch
+--- error_code: 302
+--- click eval
+{ non_human => 'prefetch', browser => 'Chrome', device_type => 'Phone' }
+
+=== TEST 59: Firefox prefetch is recorded as prefetch, and still redirected
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+X-Moz: prefetch
+--- error_code: 302
+--- click eval
+{ non_human => 'prefetch', browser => 'Chrome', device_type => 'Phone' }
+
+=== TEST 60: Safari preview is recorded as prefetch, and still redirected
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+X-Purpose: preview
+--- error_code: 302
+--- click eval
+{ non_human => 'prefetch', browser => 'Chrome', device_type => 'Phone' }
+
+=== TEST 61: HEAD from a browser is recorded as head, not as a person
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+HEAD /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+--- error_code: 302
+--- click eval
+{ non_human => 'head', method => 'HEAD', browser => 'Chrome' }
+
+=== TEST 62: a bot's HEAD keeps the bot reason
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+HEAD /geo
+--- more_headers
+User-Agent: Twitterbot/1.0
+--- error_code: 302
+--- click eval
+{ non_human => 'preview', method => 'HEAD', device_type => 'Bot' }
+
+=== TEST 63: an ordinary tap is a person's
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36
+Sec-Fetch-Mode: navigate
+--- error_code: 302
+--- click eval
+{ non_human => '' }
