@@ -116,6 +116,10 @@ sub _preprocess {
     my $main = "load_module $ModulePath;\n" . ($block->main_config // '');
     $block->set_value('main_config', $main);
 
+    if (defined $block->http_config && $block->http_config =~ /linkreport_stream\s+(\S+);/) {
+        $stream = $block->{linkreport_stream} = $1;
+    }
+
     if (!defined $block->no_linkreport_defaults
         && (!defined $block->http_config || $block->http_config !~ /linkreport_redis\b/))
     {
@@ -180,7 +184,7 @@ sub _check_click {
         qw(click_id code recipient short_url txtly_id mobile_number client_ip browser
            platform platform_version engine country city visited_on device_type
            created_on long_url channel message_id company_id campaign_name template_id
-           user_agent method);
+           user_agent method non_human);
     Test::More::is("@missing", '', "$name - click has every contract field");
 }
 
