@@ -6,7 +6,7 @@ BUILD := $(CURDIR)/build
 MODULE_SO := $(BUILD)/nginx/objs/ngx_http_linkreport_module.so
 MODULE_SRCS := config $(wildcard ngx_http_linkreport_module/*.c ngx_http_linkreport_module/*.h)
 
-.PHONY: all deps module reporter test demo clean
+.PHONY: all deps module reporter test demo bench-ua clean
 
 all: module reporter
 
@@ -38,6 +38,9 @@ test: deps all
 
 demo: deps all
 	bash scripts/demo.sh
+
+bench-ua: deps
+	bash scripts/bench-ua.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -42,6 +42,7 @@ struct lr_ua_parsers_s {
     pcre2_match_data      *match;
     pcre2_match_context   *mctx;
     pcre2_jit_stack       *jit_stack;
+    int                    captured;  /* pairs set by the last match: beyond it, stale */
 };
 
 
@@ -325,10 +326,13 @@ lr_ua_match(lr_ua_parsers_t *p, lr_ua_ruleset_t *set, const char *s, size_t len)
 {
     unsigned  i;
 
+    int       rc;
+
     for (i = 0; i < set->n; i++) {
-        if (pcre2_match(set->rules[i].code, (PCRE2_SPTR) s, len, 0, 0, p->match,
-                        p->mctx) > 0)
-        {
+        rc = pcre2_match(set->rules[i].code, (PCRE2_SPTR) s, len, 0, 0, p->match,
+                         p->mctx);
+        if (rc > 0) {
+            p->captured = rc;
             return (int) i;
         }
     }
@@ -372,7 +376,7 @@ lr_ua_value(lr_ua_parsers_t *p, const char *s, const char *repl, int group,
     PCRE2_SIZE  *ov;
 
     ov = pcre2_get_ovector_pointer(p->match);
-    rc = (int) pcre2_get_ovector_count(p->match);
+    rc = p->captured;
 
     if (repl == NULL) {
         if (group < rc && ov[2 * group] != PCRE2_UNSET) {
@@ -497,8 +501,13 @@ lr_ua_engine(const char *s, size_t len, const lr_ua_result_t *res)
 {
     int  chrome;
 
-    /* every browser on iOS and iPadOS must use Apple's WebKit */
-    if (strcmp(res->os_family, "iOS") == 0 || strcmp(res->os_family, "iPadOS") == 0) {
+    /*
+     * every browser on iOS and iPadOS must use Apple's WebKit, whatever it calls
+     * itself; an app that only fetches (CFNetwork) renders nothing and gets no engine
+     */
+    if ((strcmp(res->os_family, "iOS") == 0 || strcmp(res->os_family, "iPadOS") == 0)
+        && lr_has(s, len, "AppleWebKit"))
+    {
         return "WebKit";
     }
 
@@ -561,14 +570,15 @@ lr_ua_device_type(const char *s, size_t len, const lr_ua_result_t *res)
         "AFTM", "AFTT", "Web0S", "WebOS TV", "Tizen TV", NULL
     };
     static const char *const console[] = {
-        "PlayStation", "Xbox", "Nintendo", NULL
+        "PlayStation", "PLAYSTATION", "Xbox", "Nintendo", NULL
     };
     static const char *const tablet[] = {
         "iPad", "Tablet", "tablet", "Kindle", "Silk/", "PlayBook", NULL
     };
     static const char *const phone[] = {
         "iPhone", "iPod", "Windows Phone", "BlackBerry", "BB10", "Opera Mini",
-        "KaiOS", "Mobile", "mobile", NULL
+        "KaiOS", "J2ME", "MIDP", "Symbian", "SymbOS", "Series60", "Series 60", "S60",
+        "Series40", "Series30", "Nokia", "BREW", "UCWEB", NULL
     };
     static const char *const desktop_os[] = {
         "Windows", "OS X", "Mac OS X", "Linux", "Ubuntu", "ChromeOS", "Chrome OS",
@@ -599,15 +609,33 @@ lr_ua_device_type(const char *s, size_t len, const lr_ua_result_t *res)
         }
     }
 
-    /* Android phones say "Mobile"; Android tablets do not */
-    if (strcmp(res->os_family, "Android") == 0 || lr_has(s, len, "Android")) {
-        return lr_has(s, len, "Mobile") ? "Phone" : "Tablet";
-    }
-
     for (t = phone; *t; t++) {
         if (lr_has(s, len, *t)) {
             return "Phone";
         }
+    }
+
+    /*
+     * Android phones' browsers say "Mobile" (Opera "Mobi"); tablets' do not. An app's own user agent
+     * ("okhttp", "Dalvik", "MyApp/2 Android") says neither and tells nothing.
+     */
+    if (strcmp(res->os_family, "Android") == 0 || lr_has(s, len, "Android")) {
+        if (lr_has(s, len, "Mobi")) {
+            return "Phone";
+        }
+
+        if (lr_has(s, len, "AppleWebKit/") || lr_has(s, len, "Gecko/")
+            || lr_has(s, len, "Presto/"))
+        {
+            return "Tablet";
+        }
+
+        return "Other";
+    }
+
+    /* "Mobi" anywhere is how browsers say "phone" (Mozilla's advice to sites) */
+    if (lr_has(s, len, "Mobi") || lr_has(s, len, "mobile")) {
+        return "Phone";
     }
 
     for (t = desktop_os; *t; t++) {
@@ -696,12 +724,20 @@ lr_ua_classify(lr_ua_parsers_t *p, const char *ua, size_t len, lr_ua_result_t *r
 typedef struct {
     uint64_t        hash;
     size_t          len;               /* 0: empty slot */
+    uint64_t        used;              /* when last hit: the set's oldest way is evicted */
     char            key[LR_UA_CACHE_KEY_MAX];
     lr_ua_result_t  res;
 } lr_ua_cache_slot_t;
 
+/*
+ * 4-way set associative: a direct-mapped table loses a third of its hits to
+ * collisions at realistic fill levels, and every lost hit costs a full classification.
+ */
+#define LR_UA_CACHE_WAYS  4
+
 struct lr_ua_cache_s {
-    unsigned             mask;
+    unsigned             sets_mask;
+    uint64_t             clock;
     lr_ua_cache_slot_t  *slots;
 };
 
@@ -712,20 +748,21 @@ lr_ua_cache_create(unsigned slots)
     unsigned        n;
     lr_ua_cache_t  *c;
 
-    for (n = 1; n < slots && n < (1u << 20); n <<= 1) { /* void */ }
+    for (n = 1; n * LR_UA_CACHE_WAYS < slots && n < (1u << 18); n <<= 1) { /* void */ }
 
     c = malloc(sizeof(lr_ua_cache_t));
     if (c == NULL) {
         return NULL;
     }
 
-    c->slots = calloc(n, sizeof(lr_ua_cache_slot_t));
+    c->slots = calloc((size_t) n * LR_UA_CACHE_WAYS, sizeof(lr_ua_cache_slot_t));
     if (c->slots == NULL) {
         free(c);
         return NULL;
     }
 
-    c->mask = n - 1;
+    c->sets_mask = n - 1;
+    c->clock = 0;
 
     return c;
 }
@@ -761,7 +798,7 @@ lr_ua_classify_cached(lr_ua_parsers_t *p, lr_ua_cache_t *c, const char *ua,
     size_t len, lr_ua_result_t *res)
 {
     uint64_t             h;
-    lr_ua_cache_slot_t  *slot;
+    lr_ua_cache_slot_t  *set, *slot, *victim;
 
     if (len > LR_UA_MAX_INPUT) {
         len = LR_UA_MAX_INPUT;
@@ -773,17 +810,26 @@ lr_ua_classify_cached(lr_ua_parsers_t *p, lr_ua_cache_t *c, const char *ua,
     }
 
     h = lr_ua_hash(ua, len);
-    slot = &c->slots[h & c->mask];
+    set = &c->slots[(h & c->sets_mask) * LR_UA_CACHE_WAYS];
+    victim = set;
 
-    if (slot->len == len && slot->hash == h && memcmp(slot->key, ua, len) == 0) {
-        *res = slot->res;
-        return;
+    for (slot = set; slot < set + LR_UA_CACHE_WAYS; slot++) {
+        if (slot->len == len && slot->hash == h && memcmp(slot->key, ua, len) == 0) {
+            slot->used = ++c->clock;
+            *res = slot->res;
+            return;
+        }
+
+        if (slot->used < victim->used) {
+            victim = slot;
+        }
     }
 
     lr_ua_classify(p, ua, len, res);
 
-    slot->hash = h;
-    slot->len = len;
-    memcpy(slot->key, ua, len);
-    slot->res = *res;
+    victim->hash = h;
+    victim->len = len;
+    victim->used = ++c->clock;
+    memcpy(victim->key, ua, len);
+    victim->res = *res;
 }
