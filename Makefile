@@ -6,7 +6,7 @@ BUILD := $(CURDIR)/build
 MODULE_SO := $(BUILD)/nginx/objs/ngx_http_linkreport_module.so
 MODULE_SRCS := config $(wildcard ngx_http_linkreport_module/*.c ngx_http_linkreport_module/*.h)
 
-.PHONY: all deps module reporter test demo bench-ua clean
+.PHONY: all deps module reporter test demo bench-ua bench-edge clean
 
 all: module reporter
 
@@ -41,6 +41,9 @@ demo: deps all
 
 bench-ua: deps
 	bash scripts/bench-ua.sh
+
+bench-edge: deps all
+	bash scripts/bench-edge.sh
 
 clean:
 	rm -rf $(BUILD)

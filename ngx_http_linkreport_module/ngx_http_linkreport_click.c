@@ -215,8 +215,18 @@ ngx_http_linkreport_click_format(ngx_http_request_t *r,
     }
 
     ua_header = r->headers_in.user_agent;
-    ua_len = ua_header ? ngx_min(ua_header->value.len, NGX_HTTP_LINKREPORT_UA_RECORD_MAX)
-                       : 0;
+    ua_len = 0;
+
+    if (ua_header) {
+        ua_len = ngx_min(ua_header->value.len, NGX_HTTP_LINKREPORT_UA_RECORD_MAX);
+
+        /* never cut a UTF-8 sequence in two: back off to its first byte */
+        if (ua_len < ua_header->value.len) {
+            while (ua_len > 0 && (ua_header->value.data[ua_len] & 0xc0) == 0x80) {
+                ua_len--;
+            }
+        }
+    }
 
     lr_ua_classify_cached(lmcf->ua, lmcf->ua_cache,
                           ua_header ? (const char *) ua_header->value.data : NULL,

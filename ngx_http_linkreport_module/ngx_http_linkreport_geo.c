@@ -20,6 +20,7 @@ ngx_http_linkreport_geo_close(void *data)
 }
 
 
+/* a Country database opens fine and then never names a city: refuse it up front */
 static ngx_int_t
 ngx_http_linkreport_geo_open_file(const char *path, MMDB_s *mmdb, const char **err)
 {
@@ -28,6 +29,14 @@ ngx_http_linkreport_geo_open_file(const char *path, MMDB_s *mmdb, const char **e
     status = MMDB_open(path, MMDB_MODE_MMAP, mmdb);
     if (status != MMDB_SUCCESS) {
         *err = MMDB_strerror(status);
+        return NGX_ERROR;
+    }
+
+    if (ngx_strstr(mmdb->metadata.database_type, "City") == NULL
+        && ngx_strstr(mmdb->metadata.database_type, "Enterprise") == NULL)
+    {
+        MMDB_close(mmdb);
+        *err = "not a City database (GeoLite2-City, GeoIP2-City)";
         return NGX_ERROR;
     }
 
@@ -83,10 +92,31 @@ ngx_http_linkreport_geo_open(ngx_conf_t *cf, ngx_str_t *path,
     cln->handler = ngx_http_linkreport_geo_close;
     cln->data = geo->config_db;
 
+    cln->handler = ngx_http_linkreport_geo_close;
+    cln->data = geo->config_db;
+
     geo->db = geo->config_db;
     *geop = geo;
 
     return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_linkreport_geo_has_language(ngx_http_linkreport_geo_t *geo, ngx_str_t *lang)
+{
+    size_t   i;
+    MMDB_s  *db = geo->config_db;
+
+    for (i = 0; i < db->metadata.languages.count; i++) {
+        if (ngx_strlen(db->metadata.languages.names[i]) == lang->len
+            && ngx_strncmp(db->metadata.languages.names[i], lang->data, lang->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

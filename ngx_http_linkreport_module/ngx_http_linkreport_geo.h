@@ -16,6 +16,10 @@ typedef struct ngx_http_linkreport_geo_s  ngx_http_linkreport_geo_t;
 char *ngx_http_linkreport_geo_open(ngx_conf_t *cf, ngx_str_t *path,
     ngx_http_linkreport_geo_t **geo);
 
+/* NGX_OK when the database has names in this language */
+ngx_int_t ngx_http_linkreport_geo_has_language(ngx_http_linkreport_geo_t *geo,
+    ngx_str_t *lang);
+
 /* per worker: watch the file every interval (0: never) */
 void ngx_http_linkreport_geo_start(ngx_http_linkreport_geo_t *geo,
     ngx_msec_t interval, ngx_log_t *log);

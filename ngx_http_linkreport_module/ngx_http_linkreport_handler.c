@@ -5,6 +5,9 @@
 
 #define NGX_HTTP_LINKREPORT_SEGMENT_MAX  64
 
+/* longer than any browser keeps in its address bar; the CLI stores at most 2048 */
+#define NGX_HTTP_LINKREPORT_LONG_URL_MAX  8192
+
 
 /*
  * Lives outside the request pool: the Redis reply can arrive after the request is
@@ -247,6 +250,16 @@ ngx_http_linkreport_respond(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ct
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    if (reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "WRONGTYPE", 9) == 0)
+    {
+        /* bad data under the link's key, not an unavailable Redis */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: key of link \"%V\" does not hold a hash",
+                      &ctx->link.code);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != expected) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "linkreport: unexpected redis reply for \"%V\": %*s",
@@ -266,6 +279,14 @@ ngx_http_linkreport_respond(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ct
 
     if (ctx->link.recipient.len && f[NGX_HTTP_LINKREPORT_RECIPIENT].len == 0) {
         return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (f[NGX_HTTP_LINKREPORT_LONG_URL].len > NGX_HTTP_LINKREPORT_LONG_URL_MAX) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: link \"%V\" has a long_url of %uz bytes, more "
+                      "than %d", &ctx->link.code, f[NGX_HTTP_LINKREPORT_LONG_URL].len,
+                      NGX_HTTP_LINKREPORT_LONG_URL_MAX);
+        return NGX_HTTP_BAD_GATEWAY;
     }
 
     if (!ngx_http_linkreport_http_url(&f[NGX_HTTP_LINKREPORT_LONG_URL])) {

@@ -200,6 +200,12 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_pool_cleanup_t  *cln;
 
     ngx_conf_init_msec_value(lmcf->redis_timeout, 1000);
+
+    if (lmcf->redis_timeout == 0 || lmcf->redis_timeout > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"linkreport_redis_timeout\" must be from 1ms to 60s");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_init_uint_value(lmcf->ua_cache_slots, 1024);
     ngx_conf_init_msec_value(lmcf->geo_check, 60000);
 
@@ -226,6 +232,15 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     lmcf->log = &cf->cycle->new_log;
+
+    if (lmcf->geo
+        && ngx_http_linkreport_geo_has_language(lmcf->geo, &lmcf->geo_language) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the GeoIP database has no names in language \"%V\"",
+                           &lmcf->geo_language);
+        return NGX_CONF_ERROR;
+    }
 
     if (!lmcf->used) {
         return NGX_CONF_OK;
@@ -305,9 +320,20 @@ ngx_http_linkreport(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    llcf->enable = 1;
-
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* the code is read below the location's prefix: a regex has none to read below */
+    if (clcf->named || clcf->exact_match || clcf->noname
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+       )
+    {
+        return "must be in a prefix location, such as \"location / { ... }\" "
+               "or \"location /l/ { ... }\"";
+    }
+
+    llcf->enable = 1;
     clcf->handler = ngx_http_linkreport_handler;
 
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_linkreport_module);
@@ -421,6 +447,10 @@ ngx_http_linkreport_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "needs the path of a MaxMind City database";
+    }
 
     return ngx_http_linkreport_geo_open(cf, &value[1], &lmcf->geo);
 }

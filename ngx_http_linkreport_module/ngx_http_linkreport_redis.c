@@ -9,9 +9,15 @@
 
 #include "ngx_http_linkreport_redis.h"
 
+#include <poll.h>
+#include <hiredis/sds.h>
+
 
 #define NGX_HTTP_LINKREPORT_RETRY_MIN   100
 #define NGX_HTTP_LINKREPORT_RETRY_MAX   5000
+
+/* how long an exiting worker may spend handing its last click records to Redis */
+#define NGX_HTTP_LINKREPORT_DRAIN_MAX   1000
 
 
 struct ngx_http_linkreport_redis_s {
@@ -332,6 +338,61 @@ ngx_http_linkreport_redis_start(ngx_cycle_t *cycle,
 }
 
 
+/*
+ * A worker leaves (reload, quit) with click records still queued in hiredis's output
+ * buffer or awaiting their replies; freeing the context now would drop them. The event
+ * loop is over, so this waits on the socket itself, bounded in time: the worker has no
+ * request left to serve.
+ */
+static void
+ngx_http_linkreport_redis_drain(ngx_http_linkreport_redis_t *rd)
+{
+    int             n;
+    ngx_msec_t      left;
+    ngx_msec_int_t  elapsed;
+    struct pollfd   pfd;
+    ngx_time_t     *tp;
+    ngx_msec_t      start;
+
+    tp = ngx_timeofday();
+    start = tp->sec * 1000 + tp->msec;
+    left = NGX_HTTP_LINKREPORT_DRAIN_MAX;
+
+    while (rd->ac && rd->connected && rd->ac->replies.head != NULL && left > 0) {
+        pfd.fd = rd->ac->c.fd;
+        pfd.events = POLLIN | (sdslen(rd->ac->c.obuf) ? POLLOUT : 0);
+        pfd.revents = 0;
+
+        n = poll(&pfd, 1, (int) left);
+
+        if (n > 0 && (pfd.revents & (POLLOUT | POLLERR | POLLHUP)) && rd->ac) {
+            redisAsyncHandleWrite(rd->ac);
+        }
+
+        if (n > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP)) && rd->ac) {
+            redisAsyncHandleRead(rd->ac);
+        }
+
+        if (n < 0 && ngx_errno != NGX_EINTR) {
+            break;
+        }
+
+        ngx_time_update();
+        tp = ngx_timeofday();
+        elapsed = (ngx_msec_int_t) (tp->sec * 1000 + tp->msec - start);
+        left = elapsed >= NGX_HTTP_LINKREPORT_DRAIN_MAX
+               ? 0 : NGX_HTTP_LINKREPORT_DRAIN_MAX - (ngx_msec_t) elapsed;
+    }
+
+    if (rd->ac && rd->ac->replies.head != NULL) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "linkreport: redis: exiting with commands still unanswered "
+                      "after %ui ms; their click records may be lost",
+                      (ngx_uint_t) NGX_HTTP_LINKREPORT_DRAIN_MAX);
+    }
+}
+
+
 void
 ngx_http_linkreport_redis_stop(ngx_http_linkreport_redis_t *rd)
 {
@@ -340,6 +401,8 @@ ngx_http_linkreport_redis_stop(ngx_http_linkreport_redis_t *rd)
     }
 
     rd->stopping = 1;
+
+    ngx_http_linkreport_redis_drain(rd);
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);

@@ -162,3 +162,70 @@ fine
 --- request
 GET /x..
 --- error_code: 404
+
+
+
+=== TEST 15: a regex location has no prefix to read the code below: refused
+--- config
+    location ~ ^/r/ { linkreport; }
+--- must_die
+--- error_log
+"linkreport" directive must be in a prefix location
+
+
+
+=== TEST 16: an exact location is refused too
+--- config
+    location = /x { linkreport; }
+--- must_die
+--- error_log
+"linkreport" directive must be in a prefix location
+
+
+
+=== TEST 17: a zero lookup timeout is refused (every tap would be 503)
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_redis_timeout 0;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport_redis_timeout" must be from 1ms to 60s
+
+
+
+=== TEST 18: a Country database is refused: it never names a city
+--- http_config eval
+"linkreport_redis 127.0.0.1:6379;
+ linkreport_geoip_db $ENV{TEST_NGINX_SHARED}/testdata/maxmind/GeoLite2-Country-Test.mmdb;"
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log eval
+qr/cannot open GeoIP database ".*GeoLite2-Country-Test.mmdb": not a City database/
+
+
+
+=== TEST 19: a language the database has no names in is refused
+--- http_config eval
+"linkreport_redis 127.0.0.1:6379;
+ linkreport_geoip_db $ENV{TEST_NGINX_SHARED}/testdata/maxmind/GeoLite2-City-Test.mmdb;
+ linkreport_geoip_language xx;"
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+the GeoIP database has no names in language "xx"
+
+
+
+=== TEST 20: an empty GeoIP path is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_geoip_db "";
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport_geoip_db" directive needs the path of a MaxMind City database

@@ -1,5 +1,6 @@
 # A GeoIP database replaced on disk is picked up by running workers, without a reload;
-# a broken replacement leaves the database in use.
+# a broken replacement, or one that is not a City database, leaves the database in use.
+# 149.101.100.1 is in MaxMind's GeoIP2-City-Test (United States), not in GeoLite2-City-Test.
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use LinkReport::Test;
@@ -25,7 +26,8 @@ sub install_db {
     rename("$Dir/next.mmdb", $Db) or die "rename: $!";
 }
 
-install_db("$maxmind/GeoLite2-City-Test.mmdb");
+# every block starts from MaxMind's GeoLite2 City test database
+add_block_preprocessor(sub { install_db("$maxmind/GeoLite2-City-Test.mmdb") });
 
 my $wait = $ENV{TEST_NGINX_USE_VALGRIND} ? 4 : 1;
 
@@ -47,7 +49,7 @@ add_response_body_check(sub {
     my $name = $block->name;
     my $click = newest_click($block);
     my @want = split /\|/, $block->expect->[$req_idx];
-    Test::More::is($click->{country}, $want[0], "$name - request $req_idx country");
+    Test::More::is($click->{country}, $want[0] // "", "$name - request $req_idx country");
     Test::More::is($click->{city}, $want[1] // '', "$name - request $req_idx city");
     if ($req_idx == 0) {
         install_db("$maxmind/" . $block->swap_to);
@@ -78,12 +80,12 @@ __DATA__
 --- request eval
 ["GET /geo", "GET /geo"]
 --- more_headers
-X-Forwarded-For: 81.2.69.160
+X-Forwarded-For: 149.101.100.1
 --- error_code eval
 [302, 302]
---- swap_to: GeoLite2-Country-Test.mmdb
+--- swap_to: GeoIP2-City-Test.mmdb
 --- expect eval
-["United Kingdom|London", "United Kingdom|"]
+["|", "United States|"]
 --- reload_log eval
 [qr/linkreport: GeoIP database ".*GeoIP\.mmdb" reloaded/]
 
@@ -109,6 +111,32 @@ X-Forwarded-For: 81.2.69.160
 [302, 302]
 --- swap_to: GeoIP2-City-Test-Invalid-Node-Count.mmdb
 --- expect eval
-["United Kingdom", "United Kingdom"]
+["United Kingdom|London", "United Kingdom|London"]
 --- reload_log eval
 [qr/new GeoIP database ".*GeoIP\.mmdb" cannot be used \(.*\), keeping the one in use/]
+
+
+
+=== TEST 3: a Country database as replacement is refused: it would name no city
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+"linkreport_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
+ linkreport_stream t:clicks:geoip-reload-3;
+ linkreport_geoip_db $main::Db;
+ linkreport_geoip_check 100ms;
+ set_real_ip_from 127.0.0.1;
+ real_ip_header X-Forwarded-For;"
+--- config
+    location / { linkreport; }
+--- request eval
+["GET /geo", "GET /geo"]
+--- more_headers
+X-Forwarded-For: 81.2.69.160
+--- error_code eval
+[302, 302]
+--- swap_to: GeoLite2-Country-Test.mmdb
+--- expect eval
+["United Kingdom|London", "United Kingdom|London"]
+--- reload_log eval
+[qr/new GeoIP database ".*GeoIP\.mmdb" cannot be used \(not a City database/]

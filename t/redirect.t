@@ -208,3 +208,47 @@ linkreport: redis is not connected, cannot resolve "QS6"
 GET /qs6
 --- error_code: 404
 --- no_click
+
+
+
+=== TEST 14: a link key holding something else than a hash is bad data: 502, not 503
+--- init
+LinkReport::Test::redis_cmd('DEL', 'linkreport:link:str');
+LinkReport::Test::redis_cmd('SET', 'linkreport:link:str', 'https://example.com/');
+--- config
+    location / { linkreport; }
+--- request
+GET /str
+--- error_code: 502
+--- no_click
+--- error_log
+linkreport: key of link "str" does not hold a hash
+
+
+
+=== TEST 15: a stored long URL over 8 KB is refused at redirect time
+--- links eval
+{ big => { %$main::Link, long_url => "https://example.com/" . ("a" x 8200) } }
+--- config
+    location / { linkreport; }
+--- request
+GET /big
+--- error_code: 502
+--- no_click
+--- error_log
+linkreport: link "big" has a long_url of 8220 bytes, more than 8192
+
+
+
+=== TEST 16: a user agent cut at 2048 bytes never splits a UTF-8 character
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- more_headers eval
+"User-Agent: " . ("a" x 2047) . "\xc3\xa9tail"
+--- request
+GET /QS6
+--- error_code: 302
+--- click eval
+{ user_agent => qr/^a{2047}$/ }

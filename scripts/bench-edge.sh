@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# make bench-edge: the edge against nginx's own speed, on loopback, measured in one run.
+# Same nginx binary, same worker count (2) and the same wrk load for every scenario:
+#   (a) plain "return 302"                 nginx's own limit
+#   (b) "return 302" + an access log line  a log-based tracker's cost
+#   (c) our module, agents from uap-core's corpus (repeats: the per-worker UA cache hits)
+#   (e) our module, every request a new user agent (no cache hit at all)
+# Every module scenario taps real links in a local Redis and sends its click records
+# there; afterwards the stream must hold exactly one record per 302 answered.
+# The shared-memory link cache of the edge issue will add the "cache miss" scenario.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export LR_REDIS_PORT=${BENCH_REDIS_PORT:-6394} LR_PG_PORT=${BENCH_PG_PORT:-5444} LR_SMTP_PORT=${BENCH_SMTP_PORT:-2544}
+port=${BENCH_PORT:-8094}
+duration=${BENCH_DURATION:-10s}
+conns=${BENCH_CONNECTIONS:-50}
+run="$root/.run/bench"
+out="$root/build/bench-edge"
+mkdir -p "$out"
+
+cleanup() {
+  [ -f "$run/nginx/nginx.pid" ] && /usr/sbin/nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -s stop 2>/dev/null || true
+  bash scripts/services.sh stop "$run" >/dev/null 2>&1 || true
+}
+cleanup
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+bash scripts/services.sh start "$run" >/dev/null
+mkdir -p "$run/nginx/logs"
+
+# the agents: every distinct one of uap-core's corpus
+grep -h "user_agent_string:" /usr/share/uap-core/tests/test_ua.yaml /usr/share/uap-core/tests/test_os.yaml \
+  | sed -E "s/^ *- user_agent_string: *//; s/^'(.*)'$/\1/; s/^\"(.*)\"$/\1/; s/''/'/g" \
+  | grep -v '^$' | sort -u > "$out/agents.txt"
+
+redis=(redis-cli -p "$LR_REDIS_PORT")
+paths=""
+for i in $(seq 1 20); do
+  "${redis[@]}" HSET "linkreport:link:bench$i" long_url "https://example.com/offer/$i?utm=sms" \
+    short_url "http://klr.bz/bench$i" txtly_id "$i" company_id Zbench campaign_name Bench \
+    template_id 1107 channel SMS message_id "" created_on 1700000000 "r:tok$i" "+919900000$i	m-$i" >/dev/null
+  paths="$paths /bench$i/tok$i"
+done
+
+cat > "$run/nginx/nginx.conf" <<NGINX
+load_module $root/build/nginx/objs/ngx_http_linkreport_module.so;
+worker_processes 2;
+pid $run/nginx/nginx.pid;
+error_log $run/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    log_format taps '\$remote_addr [\$time_local] "\$request" \$status "\$http_user_agent" "\$http_x_forwarded_for"';
+    linkreport_redis    127.0.0.1:$LR_REDIS_PORT;
+    linkreport_geoip_db $root/.deps/geoip/GeoLite2-City.mmdb;
+    set_real_ip_from    127.0.0.1;
+    real_ip_header      X-Forwarded-For;
+    server { listen 127.0.0.1:$port;           location / { return 302 https://example.com/offer; } }
+    server { listen 127.0.0.1:$((port + 1)); access_log $run/nginx/logs/taps.log taps;
+             location / { return 302 https://example.com/offer; } }
+    server { listen 127.0.0.1:$((port + 2)); location / { linkreport; } }
+}
+NGINX
+/usr/sbin/nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -e "$run/nginx/logs/error.log"
+sleep 0.5
+
+declare -A rps
+scenario() {   # scenario KEY TITLE PORT MODE
+  local key=$1 title=$2 p=$3 mode=$4 log="$out/wrk-$1.txt"
+  LR_AGENTS="$out/agents.txt" LR_MODE="$mode" LR_PATHS="$paths" \
+    wrk -t2 -c"$conns" -d"$duration" --latency -s scripts/bench/wrk_taps.lua "http://127.0.0.1:$p" > "$log"
+  rps[$key]=$(awk '/^Requests\/sec/ {print $2}' "$log")
+  local p50 p99 n bad
+  p50=$(awk '$1=="50%" {print $2}' "$log"); p99=$(awk '$1=="99%" {print $2}' "$log")
+  n=$(awk '/requests in/ {print $1}' "$log")
+  bad=$(awk '/Non-2xx or 3xx/ {print $5}' "$log")
+  printf '(%s) %-58s %10s req/s  p50 %-8s p99 %-8s (%s requests%s)\n' "$key" "$title" "${rps[$key]}" "$p50" "$p99" "$n" \
+    "${bad:+, $bad not 2xx/3xx}"
+  echo "$n" > "$out/requests-$key"
+}
+
+echo "== bench-edge: 2 nginx workers, wrk -t2 -c$conns -d$duration, loopback"
+scenario a 'plain "return 302"' "$port" corpus
+scenario b '"return 302" + access log line' "$((port + 1))" corpus
+before=$("${redis[@]}" XLEN linkreport:clicks)
+scenario c 'module: Redis lookup, corpus agents (UA cache hits)' "$((port + 2))" corpus
+scenario e 'module: Redis lookup, every agent new' "$((port + 2))" unique
+sleep 1
+after=$("${redis[@]}" XLEN linkreport:clicks)
+made=$(( $(cat "$out/requests-c") + $(cat "$out/requests-e") ))
+
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
+echo "ratios: (c)/(a) $(ratio "${rps[c]}" "${rps[a]}")   (c)/(b) $(ratio "${rps[c]}" "${rps[b]}")   (e)/(a) $(ratio "${rps[e]}" "${rps[a]}")"
+echo "click records: $((after - before)) in the stream for $made module requests"
+grep -E "\[(alert|crit|emerg)\]|exited on signal" "$run/nginx/logs/error.log" && { echo "bench-edge: nginx reported errors"; exit 1; }
+[ "$((after - before))" -eq "$made" ] || { echo "bench-edge: click records and requests differ"; exit 1; }

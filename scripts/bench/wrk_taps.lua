@@ -1,0 +1,25 @@
+-- wrk script for bench-edge: each request taps a short link with a chosen user agent
+-- and a public client address (X-Forwarded-For from the trusted loopback proxy).
+--   LR_AGENTS  file of user agents, one a line
+--   LR_MODE    "corpus": agents cycle through the file (the per-worker cache sees
+--              repeats); "unique": every request's agent is new (a counter appended)
+--   LR_PATHS   space-separated paths to tap
+local agents, paths = {}, {}
+local mode = os.getenv("LR_MODE") or "corpus"
+for line in io.lines(os.getenv("LR_AGENTS")) do agents[#agents + 1] = line end
+for p in string.gmatch(os.getenv("LR_PATHS") or "/", "%S+") do paths[#paths + 1] = p end
+
+local n, thread_id = 0, 0
+local counter = 1
+function setup(thread)
+  thread:set("thread_id", counter)
+  counter = counter + 1
+end
+
+function request()
+  n = n + 1
+  local ua = agents[(n % #agents) + 1]
+  if mode == "unique" then ua = ua .. " lr/" .. thread_id .. "." .. n end
+  local ip = string.format("%d.%d.%d.%d", 81 + (n % 100), (n * 7) % 256, (n * 13) % 256, 1 + n % 250)
+  return wrk.format("GET", paths[(n % #paths) + 1], { ["User-Agent"] = ua, ["X-Forwarded-For"] = ip })
+end
