@@ -233,13 +233,17 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
 
     lmcf->log = &cf->cycle->new_log;
 
+    /*
+     * a warning, not an error: MaxMind's own test databases hold names in languages
+     * their metadata does not list, so the list is a hint rather than the truth
+     */
     if (lmcf->geo
         && ngx_http_linkreport_geo_has_language(lmcf->geo, &lmcf->geo_language) != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the GeoIP database has no names in language \"%V\"",
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "the GeoIP database does not list language \"%V\" in its "
+                           "metadata: country and city may stay empty",
                            &lmcf->geo_language);
-        return NGX_CONF_ERROR;
     }
 
     if (!lmcf->used) {
