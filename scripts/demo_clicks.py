@@ -92,4 +92,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:   # Ctrl-C in make demo: the shell script cleans up
+        sys.exit(130)
