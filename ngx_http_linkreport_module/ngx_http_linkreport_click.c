@@ -165,7 +165,7 @@ ngx_http_linkreport_arg(ngx_http_linkreport_argv_t *a, const char *name,
 int
 ngx_http_linkreport_click_format(ngx_http_request_t *r,
     ngx_http_linkreport_main_conf_t *lmcf, ngx_http_linkreport_link_t *link,
-    char **cmd)
+    char **cmd, ngx_str_t *click_id)
 {
     u_char                      *p, *id, *visited, *short_url;
     size_t                       ua_len;
@@ -189,6 +189,8 @@ ngx_http_linkreport_click_format(ngx_http_request_t *r,
     ms = (uint64_t) tp->sec * 1000 + tp->msec;
 
     visited = ngx_http_linkreport_click_id(id, ms);
+    click_id->data = id;
+    click_id->len = 32;
     p = ngx_sprintf(visited, "%uL", ms);
 
     short_url = p;

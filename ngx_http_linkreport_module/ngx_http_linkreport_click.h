@@ -43,6 +43,6 @@ ngx_int_t ngx_http_linkreport_click_init(ngx_log_t *log);
  */
 int ngx_http_linkreport_click_format(ngx_http_request_t *r,
     ngx_http_linkreport_main_conf_t *lmcf, ngx_http_linkreport_link_t *link,
-    char **cmd);
+    char **cmd, ngx_str_t *click_id);
 
 #endif /* NGX_HTTP_LINKREPORT_CLICK_H */

@@ -1,6 +1,7 @@
 #include "ngx_http_linkreport_handler.h"
 #include "ngx_http_linkreport_redis.h"
 #include "ngx_http_linkreport_click.h"
+#include "ngx_http_linkreport_cache.h"
 
 
 #define NGX_HTTP_LINKREPORT_SEGMENT_MAX  64
@@ -9,19 +10,6 @@
 #define NGX_HTTP_LINKREPORT_LONG_URL_MAX  8192
 
 
-/*
- * Lives outside the request pool: the Redis reply can arrive after the request is
- * gone (lookup timed out), and the reply callback still needs to know that.
- */
-typedef struct {
-    ngx_http_request_t  *request;          /* NULL once the request is finished */
-} ngx_http_linkreport_lookup_t;
-
-typedef struct {
-    ngx_http_linkreport_link_t     link;
-    ngx_http_linkreport_lookup_t  *lookup;
-    ngx_event_t                    timeout;
-} ngx_http_linkreport_ctx_t;
 
 
 static ngx_str_t  ngx_http_linkreport_cache_control = ngx_string("private, no-store");
@@ -100,41 +88,6 @@ ngx_http_linkreport_parse_path(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_linkreport_cleanup(void *data)
-{
-    ngx_http_linkreport_ctx_t  *ctx = data;
-
-    if (ctx->lookup) {
-        ctx->lookup->request = NULL;
-        ctx->lookup = NULL;
-    }
-
-    if (ctx->timeout.timer_set) {
-        ngx_del_timer(&ctx->timeout);
-    }
-}
-
-
-static void
-ngx_http_linkreport_timeout_handler(ngx_event_t *ev)
-{
-    ngx_http_request_t         *r = ev->data;
-    ngx_connection_t           *c = r->connection;
-    ngx_http_linkreport_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_linkreport_module);
-
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "linkreport: redis lookup of \"%V\" timed out", &ctx->link.code);
-
-    ngx_http_linkreport_cleanup(ctx);
-
-    ngx_http_finalize_request(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -228,18 +181,125 @@ ngx_http_linkreport_reply_str(redisReply *reply)
 }
 
 
-/* decides the response from the reply; on a redirect, also builds the click record */
-static ngx_int_t
-ngx_http_linkreport_respond(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx,
-    redisReply *reply, char **click, int *click_len)
+static void
+ngx_http_linkreport_cleanup(void *data)
 {
-    size_t                            i, expected;
+    ngx_http_linkreport_ctx_t  *ctx = data;
+
+    if (ctx->lookup) {
+        ctx->lookup->request = NULL;
+        ctx->lookup = NULL;
+    }
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+}
+
+
+static void
+ngx_http_linkreport_click_sent(redisAsyncContext *ac, void *data, void *privdata)
+{
+    redisReply                       *reply = data;
+    ngx_http_linkreport_main_conf_t  *lmcf = privdata;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
+                      "linkreport: click record not stored in \"%V\": %s",
+                      &lmcf->stream,
+                      reply ? reply->str : (ac->errstr[0] ? ac->errstr
+                                                          : "connection closed"));
+    }
+}
+
+
+/* queues the click record; hiredis writes it once the event loop runs again */
+static void
+ngx_http_linkreport_send_click(ngx_http_linkreport_main_conf_t *lmcf, char *click,
+    int len)
+{
+    redisAsyncContext  *ac;
+
+    if (click == NULL) {
+        return;
+    }
+
+    ac = ngx_http_linkreport_redis_context(lmcf->redis);
+
+    if (ac == NULL
+        || redisAsyncFormattedCommand(ac, ngx_http_linkreport_click_sent, lmcf, click,
+                                      len)
+           != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
+                      "linkreport: click record not stored in \"%V\": "
+                      "redis is not connected", &lmcf->stream);
+    }
+
+    free(click);
+}
+
+
+/* the redirect for a link whose fields are in ctx->link; builds the click record too */
+static ngx_int_t
+ngx_http_linkreport_redirect(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx,
+    char **click, int *click_len)
+{
     ngx_str_t                        *f;
     ngx_http_linkreport_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
     f = ctx->link.field;
 
+    if (f[NGX_HTTP_LINKREPORT_LONG_URL].len > NGX_HTTP_LINKREPORT_LONG_URL_MAX) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: link \"%V\" has a long_url of %uz bytes, more "
+                      "than %d", &ctx->link.code, f[NGX_HTTP_LINKREPORT_LONG_URL].len,
+                      NGX_HTTP_LINKREPORT_LONG_URL_MAX);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    if (!ngx_http_linkreport_http_url(&f[NGX_HTTP_LINKREPORT_LONG_URL])) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "linkreport: link \"%V\" has a long_url that is not http(s)",
+                      &ctx->link.code);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    if (ngx_http_linkreport_location(r, &f[NGX_HTTP_LINKREPORT_LONG_URL]) != NGX_OK
+        || ngx_http_linkreport_add_header(r, "Cache-Control",
+                                          &ngx_http_linkreport_cache_control)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *click_len = ngx_http_linkreport_click_format(r, lmcf, &ctx->link, click,
+                                                  &ctx->click_id);
+    if (*click_len < 0) {
+        *click = NULL;
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "linkreport: click on \"%V\" not recorded: out of memory",
+                      &ctx->link.code);
+    }
+
+    return NGX_HTTP_MOVED_TEMPORARILY;
+}
+
+
+/*
+ * Redis's answer to the HMGET: NGX_OK with the fields set, NGX_DECLINED for no such
+ * link or recipient, or an HTTP status when the answer is unusable.
+ */
+static ngx_int_t
+ngx_http_linkreport_read_reply(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx,
+    redisReply *reply)
+{
+    u_char     *p;
+    size_t      i, expected, total;
+    ngx_str_t  *f, s;
+
+    f = ctx->link.field;
     expected = ctx->link.recipient.len ? NGX_HTTP_LINKREPORT_LINK_FIELDS
                                        : NGX_HTTP_LINKREPORT_LINK_FIELDS - 1;
 
@@ -269,66 +329,91 @@ ngx_http_linkreport_respond(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ct
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    for (i = 0; i < expected; i++) {
-        f[i] = ngx_http_linkreport_reply_str(reply->element[i]);
+    /*
+     * copied into the request: the reply is freed when this callback returns, and
+     * $linkreport_* variables may be read later, in the log phase
+     */
+    for (total = 0, i = 0; i < expected; i++) {
+        total += ngx_http_linkreport_reply_str(reply->element[i]).len;
     }
 
-    if (f[NGX_HTTP_LINKREPORT_LONG_URL].len == 0) {
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    if (ctx->link.recipient.len && f[NGX_HTTP_LINKREPORT_RECIPIENT].len == 0) {
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    if (f[NGX_HTTP_LINKREPORT_LONG_URL].len > NGX_HTTP_LINKREPORT_LONG_URL_MAX) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "linkreport: link \"%V\" has a long_url of %uz bytes, more "
-                      "than %d", &ctx->link.code, f[NGX_HTTP_LINKREPORT_LONG_URL].len,
-                      NGX_HTTP_LINKREPORT_LONG_URL_MAX);
-        return NGX_HTTP_BAD_GATEWAY;
-    }
-
-    if (!ngx_http_linkreport_http_url(&f[NGX_HTTP_LINKREPORT_LONG_URL])) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "linkreport: link \"%V\" has a long_url that is not http(s)",
-                      &ctx->link.code);
-        return NGX_HTTP_BAD_GATEWAY;
-    }
-
-    if (ngx_http_linkreport_location(r, &f[NGX_HTTP_LINKREPORT_LONG_URL]) != NGX_OK
-        || ngx_http_linkreport_add_header(r, "Cache-Control",
-                                          &ngx_http_linkreport_cache_control)
-           != NGX_OK)
-    {
+    p = ngx_pnalloc(r->pool, total ? total : 1);
+    if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *click_len = ngx_http_linkreport_click_format(r, lmcf, &ctx->link, click);
-    if (*click_len < 0) {
-        *click = NULL;
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "linkreport: click on \"%V\" not recorded: out of memory",
-                      &ctx->link.code);
+    for (i = 0; i < NGX_HTTP_LINKREPORT_LINK_FIELDS; i++) {
+        ngx_str_null(&f[i]);
+
+        if (i < expected) {
+            s = ngx_http_linkreport_reply_str(reply->element[i]);
+            f[i].data = p;
+            f[i].len = s.len;
+            p = ngx_cpymem(p, s.data, s.len);
+        }
     }
 
-    return NGX_HTTP_MOVED_TEMPORARILY;
+    if (f[NGX_HTTP_LINKREPORT_LONG_URL].len == 0
+        || (ctx->link.recipient.len && f[NGX_HTTP_LINKREPORT_RECIPIENT].len == 0))
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Redis could not answer (connection down, lost, slow): a cached entry past its ttl
+ * still within the stale window answers instead.
+ */
+static ngx_int_t
+ngx_http_linkreport_serve_stale(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx,
+    ngx_int_t status, char **click, int *click_len)
+{
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
+
+    if (lmcf->cache
+        && ngx_http_linkreport_cache_get(lmcf->cache, r, &ctx->link, 1)
+           == NGX_HTTP_LINKREPORT_CACHE_STALE)
+    {
+        ctx->cache_status = NGX_HTTP_LINKREPORT_CACHE_STALE;
+        return ngx_http_linkreport_redirect(r, ctx, click, click_len);
+    }
+
+    return status;
 }
 
 
 static void
-ngx_http_linkreport_click_sent(redisAsyncContext *ac, void *data, void *privdata)
+ngx_http_linkreport_timeout_handler(ngx_event_t *ev)
 {
-    redisReply                       *reply = data;
-    ngx_http_linkreport_main_conf_t  *lmcf = privdata;
+    int                               click_len;
+    char                             *click;
+    ngx_int_t                         rc;
+    ngx_http_request_t               *r = ev->data;
+    ngx_connection_t                 *c = r->connection;
+    ngx_http_linkreport_ctx_t        *ctx;
+    ngx_http_linkreport_main_conf_t  *lmcf;
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
-                      "linkreport: click record not stored in \"%V\": %s",
-                      &lmcf->stream,
-                      reply ? reply->str : (ac->errstr[0] ? ac->errstr
-                                                          : "connection closed"));
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_linkreport_module);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "linkreport: redis lookup of \"%V\" timed out", &ctx->link.code);
+
+    ngx_http_linkreport_cleanup(ctx);
+
+    click = NULL;
+    click_len = 0;
+    rc = ngx_http_linkreport_serve_stale(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE, &click,
+                                         &click_len);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_linkreport_send_click(lmcf, click, click_len);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -368,22 +453,26 @@ ngx_http_linkreport_lookup_done(redisAsyncContext *ac, void *data, void *privdat
 
     click = NULL;
     click_len = 0;
-    rc = ngx_http_linkreport_respond(r, ctx, data, &click, &click_len);
+
+    rc = ngx_http_linkreport_read_reply(r, ctx, data);
+
+    if (rc == NGX_OK || rc == NGX_DECLINED) {
+        if (lmcf->cache) {
+            ngx_http_linkreport_cache_put(lmcf->cache, &ctx->link, rc == NGX_OK,
+                                          c->log);
+        }
+
+        rc = (rc == NGX_OK) ? ngx_http_linkreport_redirect(r, ctx, &click, &click_len)
+                            : NGX_HTTP_NOT_FOUND;
+
+    } else if (rc == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        rc = ngx_http_linkreport_serve_stale(r, ctx, rc, &click, &click_len);
+    }
 
     ngx_http_finalize_request(r, rc);
 
     /* the redirect is on its way; now the click goes to the stream */
-    if (click) {
-        if (redisAsyncFormattedCommand(ac, ngx_http_linkreport_click_sent, lmcf, click,
-                                       click_len)
-            != REDIS_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
-                          "linkreport: click record not stored in \"%V\": %s",
-                          &lmcf->stream, "redis connection closing");
-        }
-        free(click);
-    }
+    ngx_http_linkreport_send_click(lmcf, click, click_len);
 
     ngx_http_run_posted_requests(c);
 }
@@ -392,16 +481,18 @@ ngx_http_linkreport_lookup_done(redisAsyncContext *ac, void *data, void *privdat
 ngx_int_t
 ngx_http_linkreport_handler(ngx_http_request_t *r)
 {
+    int                               click_len;
+    char                             *click;
     size_t                            i, argc;
     u_char                           *key;
     ngx_int_t                         rc;
+    ngx_str_t                        *name;
     const char                       *argv[NGX_HTTP_LINKREPORT_LINK_FIELDS + 2];
     size_t                            argvlen[NGX_HTTP_LINKREPORT_LINK_FIELDS + 2];
     redisAsyncContext                *ac;
     ngx_pool_cleanup_t               *cln;
     ngx_http_linkreport_ctx_t        *ctx;
     ngx_http_linkreport_main_conf_t  *lmcf;
-    ngx_str_t                        *name;
 
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
         if (ngx_http_linkreport_add_header(r, "Allow", &ngx_http_linkreport_allow)
@@ -428,14 +519,38 @@ ngx_http_linkreport_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_FOUND;
     }
 
+    ngx_http_set_ctx(r, ctx, ngx_http_linkreport_module);
+
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
+
+    if (lmcf->cache) {
+        ctx->cache_status = ngx_http_linkreport_cache_get(lmcf->cache, r, &ctx->link, 0);
+
+        if (ctx->cache_status == NGX_HTTP_LINKREPORT_CACHE_NEGATIVE) {
+            return NGX_HTTP_NOT_FOUND;
+        }
+
+        if (ctx->cache_status == NGX_HTTP_LINKREPORT_CACHE_HIT) {
+            /* answered without a round trip; the record leaves once we return */
+            click = NULL;
+            click_len = 0;
+            rc = ngx_http_linkreport_redirect(r, ctx, &click, &click_len);
+            ngx_http_linkreport_send_click(lmcf, click, click_len);
+            return rc;
+        }
+    }
 
     ac = ngx_http_linkreport_redis_context(lmcf->redis);
     if (ac == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "linkreport: redis is not connected, cannot resolve \"%V\"",
                       &ctx->link.code);
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        click = NULL;
+        click_len = 0;
+        rc = ngx_http_linkreport_serve_stale(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             &click, &click_len);
+        ngx_http_linkreport_send_click(lmcf, click, click_len);
+        return rc;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -489,8 +604,6 @@ ngx_http_linkreport_handler(ngx_http_request_t *r)
         ctx->lookup = NULL;
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_linkreport_module);
 
     ctx->timeout.handler = ngx_http_linkreport_timeout_handler;
     ctx->timeout.data = r;

@@ -4,6 +4,7 @@
  *   http {
  *       linkreport_redis          127.0.0.1:6379;      # or unix:/run/redis.sock
  *       linkreport_redis_timeout  1s;
+ *       linkreport_cache          zone=links:10m ttl=60s negative_ttl=10s stale=1d;
  *       linkreport_stream         linkreport:clicks;
  *       linkreport_key_prefix     linkreport:link:;
  *       linkreport_geoip_db       /var/lib/GeoIP/GeoLite2-City.mmdb;
@@ -20,6 +21,7 @@
 #include "ngx_http_linkreport_redis.h"
 #include "ngx_http_linkreport_click.h"
 #include "ngx_http_linkreport_geo.h"
+#include "ngx_http_linkreport_cache.h"
 
 
 #define NGX_HTTP_LINKREPORT_DEFAULT_UA_REGEXES  "/usr/share/uap-core/regexes.yaml"
@@ -36,6 +38,7 @@ static char *ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_linkreport_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_linkreport_check_key(ngx_conf_t *cf, void *post, void *data);
+static ngx_int_t ngx_http_linkreport_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_linkreport_init_process(ngx_cycle_t *cycle);
 static void ngx_http_linkreport_exit_process(ngx_cycle_t *cycle);
 
@@ -57,6 +60,13 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
     { ngx_string("linkreport_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_linkreport_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("linkreport_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_linkreport_cache_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -122,7 +132,7 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_linkreport_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_linkreport_add_variables,     /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_linkreport_create_main_conf,  /* create main configuration */
@@ -150,6 +160,90 @@ ngx_module_t  ngx_http_linkreport_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* $linkreport_code, $linkreport_recipient, $linkreport_link_id, $linkreport_company,
+ * $linkreport_click_id, $linkreport_cache_status: for log_format and add_header */
+enum {
+    NGX_HTTP_LINKREPORT_VAR_CODE = 0,
+    NGX_HTTP_LINKREPORT_VAR_RECIPIENT,
+    NGX_HTTP_LINKREPORT_VAR_LINK_ID,
+    NGX_HTTP_LINKREPORT_VAR_COMPANY,
+    NGX_HTTP_LINKREPORT_VAR_CLICK_ID,
+    NGX_HTTP_LINKREPORT_VAR_CACHE_STATUS
+};
+
+
+static ngx_int_t
+ngx_http_linkreport_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_str_t                  *s;
+    ngx_http_linkreport_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_linkreport_module);
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+    case NGX_HTTP_LINKREPORT_VAR_CODE:
+        s = &ctx->link.code;
+        break;
+    case NGX_HTTP_LINKREPORT_VAR_RECIPIENT:
+        s = &ctx->link.recipient;
+        break;
+    case NGX_HTTP_LINKREPORT_VAR_LINK_ID:
+        s = &ctx->link.field[NGX_HTTP_LINKREPORT_TXTLY_ID];
+        break;
+    case NGX_HTTP_LINKREPORT_VAR_COMPANY:
+        s = &ctx->link.field[NGX_HTTP_LINKREPORT_COMPANY_ID];
+        break;
+    case NGX_HTTP_LINKREPORT_VAR_CLICK_ID:
+        s = &ctx->click_id;
+        break;
+    default: /* NGX_HTTP_LINKREPORT_VAR_CACHE_STATUS */
+        s = &ngx_http_linkreport_cache_status_names[ctx->cache_status];
+        break;
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = (s->len == 0);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_linkreport_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var;
+
+    static ngx_str_t  names[] = {
+        ngx_string("linkreport_code"),
+        ngx_string("linkreport_recipient"),
+        ngx_string("linkreport_link_id"),
+        ngx_string("linkreport_company"),
+        ngx_string("linkreport_click_id"),
+        ngx_string("linkreport_cache_status"),
+    };
+
+    for (ngx_uint_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        var = ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = ngx_http_linkreport_variable;
+        var->data = i;
+    }
+
+    return NGX_OK;
+}
 
 
 static void *

@@ -21,6 +21,7 @@
 
 typedef struct ngx_http_linkreport_redis_s  ngx_http_linkreport_redis_t;
 typedef struct ngx_http_linkreport_geo_s    ngx_http_linkreport_geo_t;
+typedef struct ngx_http_linkreport_cache_s  ngx_http_linkreport_cache_t;
 
 typedef struct {
     ngx_flag_t                    used;          /* a location enables the handler */
@@ -41,6 +42,8 @@ typedef struct {
     ngx_http_linkreport_geo_t    *geo;           /* NULL without a database */
     ngx_str_t                     geo_language;
     ngx_msec_t                    geo_check;     /* how often workers look at the file */
+
+    ngx_http_linkreport_cache_t  *cache;         /* NULL without linkreport_cache */
 
     ngx_http_linkreport_redis_t  *redis;         /* per worker, set at worker start */
     ngx_log_t                    *log;

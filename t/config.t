@@ -233,3 +233,51 @@ the GeoIP database does not list language "xx" in its metadata: country and city
 --- must_die
 --- error_log
 "linkreport_geoip_db" directive needs the path of a MaxMind City database
+
+
+
+=== TEST 21: linkreport_cache needs zone=name:size
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_cache ttl=10s;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport_cache" must have "zone" parameter
+
+
+
+=== TEST 22: a cache zone below eight pages is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_cache zone=links:4k;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+zone "zone=links:4k" is too small
+
+
+
+=== TEST 23: a zero ttl is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_cache zone=links:1m ttl=0;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport_cache" directive needs a ttl above 0
+
+
+
+=== TEST 24: an unknown cache parameter is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_cache zone=links:1m tll=5s;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+invalid parameter "tll=5s"
