@@ -13,6 +13,14 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv);
 int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv);
 int cmd_drain(const struct lr_config *cfg, int argc, char **argv);
 int cmd_report(const struct lr_config *cfg, int argc, char **argv);
+int cmd_company_set(const struct lr_config *cfg, int argc, char **argv);
+int cmd_settings_set(const struct lr_config *cfg, int argc, char **argv);
+int cmd_settings_show(const struct lr_config *cfg, int argc, char **argv);
+int cmd_schedule(const struct lr_config *cfg, int argc, char **argv);
+int cmd_run(const struct lr_config *cfg, int argc, char **argv);
+int cmd_send(const struct lr_config *cfg, int argc, char **argv);
+int cmd_status(const struct lr_config *cfg, int argc, char **argv);
+int cmd_download_url(const struct lr_config *cfg, int argc, char **argv);
 
 /* getopt_long with our own messages. Returns the option's val, 'h' for --help, -1 at the
  * end, or '?' after printing why the command line is wrong. Resets getopt on first call

@@ -112,3 +112,83 @@ out:
 	PQfinish(conn);
 	return status;
 }
+
+static const char set_usage[] =
+	"usage: linkreport company set --id ID [--timezone TZ] [--owner-email EMAIL]\n"
+	"Changes a company's time zone (reports follow it from their next period) or owner\n"
+	"email. Prints the id.\n";
+
+int cmd_company_set(const struct lr_config *cfg, int argc, char **argv)
+{
+	const char *who = argv[0];
+	static const struct option options[] = {
+		{"id", required_argument, NULL, 'i'},
+		{"timezone", required_argument, NULL, 't'},
+		{"owner-email", required_argument, NULL, 'e'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *id = NULL, *timezone = NULL, *email = NULL;
+	int opt;
+	optind = 0;
+	while ((opt = lr_getopt(who, argc, argv, options)) != -1) {
+		switch (opt) {
+		case 'i': id = optarg; break;
+		case 't': timezone = optarg; break;
+		case 'e': email = optarg; break;
+		case 'h': fputs(set_usage, stdout); return EX_OK;
+		default: return EX_USAGE;
+		}
+	}
+	int status = lr_no_operands(who, argc, argv);
+	if (status)
+		return status;
+	if (!id)
+		return lr_missing(who, "--id");
+	const char *why;
+	if (!lr_valid_code(id)) {
+		lr_err("%s: unknown company '%s'", who, id);
+		return EX_DATAERR;
+	}
+	if (email && (why = lr_check_email(email))) {
+		lr_err("%s: --owner-email %s", who, why);
+		return EX_DATAERR;
+	}
+	if (timezone && lr_check_text(timezone, 64)) {
+		lr_err("%s: unknown time zone", who);
+		return EX_DATAERR;
+	}
+	PGconn *conn = lr_db_connect(cfg, who, &status);
+	if (!conn)
+		return status;
+	const char *params[] = {id, timezone, email};
+	PGresult *res = lr_db_query(
+		conn,
+		"UPDATE companies SET timezone = coalesce($2::text, timezone),"
+		" owner_email = coalesce($3::text, owner_email) WHERE id = $1"
+		" AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $2))"
+		" RETURNING id",
+		3, params);
+	if (!lr_db_ok(res)) {
+		status = lr_db_fail(who, conn, res);
+		goto out;
+	}
+	bool updated = PQntuples(res) > 0;
+	PQclear(res);
+	if (!updated) {
+		res = lr_db_query(conn, "SELECT 1 FROM companies WHERE id = $1", 1, params);
+		bool exists = lr_db_ok(res) && PQntuples(res) > 0;
+		PQclear(res);
+		if (exists)
+			lr_err("%s: unknown time zone '%s' (use an IANA name such as Europe/Berlin)",
+			       who, timezone);
+		else
+			lr_err("%s: unknown company '%s'", who, id);
+		status = EX_DATAERR;
+		goto out;
+	}
+	printf("%s\n", id);
+out:
+	PQfinish(conn);
+	return status;
+}

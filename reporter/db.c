@@ -141,6 +141,50 @@ static const char *const migrations[] = {
 	/* 2: why the edge judged a tap not a person's ('' for a person): bot, preview, head,
 	 * prefetch. Reports leave such clicks out unless a company asks for them. */
 	"ALTER TABLE clicks ADD COLUMN non_human text NOT NULL DEFAULT '';",
+	/* 3: scheduled reports. Settings per company; one run per (company, frequency,
+	 * period_start), claimed under a row lock so it is produced once; one delivery per
+	 * recipient of a run. *_since: when the frequency last became active (toggle on and
+	 * frequency on), NULL while inactive; no period whose send time is earlier is sent. */
+	"CREATE TABLE report_settings ("
+	"  company_id text PRIMARY KEY REFERENCES companies,"
+	"  enabled boolean NOT NULL DEFAULT false,"
+	"  daily boolean NOT NULL DEFAULT false,"
+	"  weekly boolean NOT NULL DEFAULT false,"
+	"  monthly boolean NOT NULL DEFAULT false,"
+	"  recipients text NOT NULL CHECK (recipients <> ''),"
+	"  include_non_human boolean NOT NULL DEFAULT false,"
+	"  daily_since timestamptz, weekly_since timestamptz, monthly_since timestamptz,"
+	"  updated_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE report_runs ("
+	"  company_id text NOT NULL REFERENCES companies,"
+	"  frequency text NOT NULL CHECK (frequency IN ('daily', 'weekly', 'monthly')),"
+	"  period_start date NOT NULL,"
+	"  period_end date NOT NULL,"
+	"  send_at timestamptz NOT NULL,"
+	"  state text NOT NULL DEFAULT 'pending'"
+	"    CHECK (state IN ('pending', 'sent', 'failed', 'cancelled')),"
+	"  manual boolean NOT NULL DEFAULT false,"
+	"  attempts int NOT NULL DEFAULT 0,"
+	"  next_attempt_at timestamptz NOT NULL,"
+	"  last_error text NOT NULL DEFAULT '',"
+	"  rows bigint,"
+	"  file text,"
+	"  sent_at timestamptz,"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  PRIMARY KEY (company_id, frequency, period_start));"
+	"CREATE INDEX report_runs_due ON report_runs (next_attempt_at) WHERE state = 'pending';"
+	"CREATE TABLE report_deliveries ("
+	"  company_id text NOT NULL,"
+	"  frequency text NOT NULL,"
+	"  period_start date NOT NULL,"
+	"  recipient text NOT NULL,"
+	"  state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),"
+	"  attempts int NOT NULL DEFAULT 0,"
+	"  last_error text NOT NULL DEFAULT '',"
+	"  message_id text,"
+	"  sent_at timestamptz,"
+	"  PRIMARY KEY (company_id, frequency, period_start, recipient),"
+	"  FOREIGN KEY (company_id, frequency, period_start) REFERENCES report_runs);",
 };
 
 /* Arbitrary constant shared by every linkreport migrate: serialises concurrent runs. */

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "db.h"
 #include "redis_conn.h"
+#include "schedule.h"
 #include "util.h"
 #include "validate.h"
 
@@ -67,6 +68,13 @@ struct drain_options {
 	long long block_ms;
 	long long claim_idle_ms;
 	bool once;
+	/* linkreport run: the scheduler ticks between reads */
+	bool schedule;
+	long long interval;
+	struct lr_reports_config reports;
+	time_t clock_offset; /* --now minus the system clock */
+	time_t next_tick;
+	struct lr_tick_counts ticks;
 };
 
 struct counts {
@@ -75,7 +83,7 @@ struct counts {
 
 struct drainer {
 	const struct lr_config *cfg;
-	const struct drain_options *opt;
+	struct drain_options *opt;
 	const char *who;
 	redisContext *redis;
 	PGconn *pg;
@@ -436,6 +444,20 @@ static int connect_all(struct drainer *d)
 	return EX_OK;
 }
 
+/* linkreport run: a scheduler tick when one is due. Its failures are logged and do not
+ * stop the drain; the next tick tries again. */
+static void maybe_tick(struct drainer *d)
+{
+	struct drain_options *o = d->opt;
+	if (!o->schedule || stop_requested || time(NULL) < o->next_tick)
+		return;
+	int status = lr_schedule_tick(d->cfg, d->who, &o->reports, time(NULL) + o->clock_offset,
+				      (volatile const int *)&stop_requested, &o->ticks);
+	if (status)
+		lr_err("%s: scheduler tick failed; next one in %lld s", d->who, o->interval);
+	o->next_tick = time(NULL) + (time_t)o->interval;
+}
+
 /* Pending first (what an earlier run read but did not ack), then new entries. In --once
  * mode reads never block and the pass ends when the stream has nothing more. */
 static int run_pass(struct drainer *d)
@@ -448,6 +470,8 @@ static int run_pass(struct drainer *d)
 			break;
 	}
 	while (status == EX_OK && !stop_requested) {
+		if (!d->opt->once)
+			maybe_tick(d);
 		status = read_and_store(d, ">", d->opt->once ? 0 : d->opt->block_ms, &n);
 		if (n == 0 && d->opt->once)
 			break;
@@ -484,10 +508,32 @@ static bool parse_positive(const char *who, const char *option, const char *valu
 	return true;
 }
 
+static const char run_usage[] =
+	"usage: linkreport run [--interval SECONDS] [--once] [drain options]\n"
+	"The daemon: drains clicks like 'linkreport drain' and, every --interval seconds\n"
+	"(default 30), sends the scheduled reports that are due like 'linkreport schedule'.\n"
+	"  --once  drain what is there, run one scheduler tick, print summaries and exit\n"
+	"Drain options: --group, --consumer, --count, --block-ms, --claim-idle-ms (see\n"
+	"'linkreport drain --help'). Reports are configured by the environment: see\n"
+	"docs/reports.md. --now (global) shifts the daemon's clock, for tests.\n";
+
+static int drain_command(const struct lr_config *cfg, int argc, char **argv, bool schedule);
+
 int cmd_drain(const struct lr_config *cfg, int argc, char **argv)
 {
-	const char *who = "drain";
+	return drain_command(cfg, argc, argv, false);
+}
+
+int cmd_run(const struct lr_config *cfg, int argc, char **argv)
+{
+	return drain_command(cfg, argc, argv, true);
+}
+
+static int drain_command(const struct lr_config *cfg, int argc, char **argv, bool schedule)
+{
+	const char *who = schedule ? "run" : "drain";
 	static const struct option options[] = {
+		{"interval", required_argument, NULL, 'I'},
 		{"group", required_argument, NULL, 'g'},
 		{"consumer", required_argument, NULL, 'c'},
 		{"count", required_argument, NULL, 'n'},
@@ -497,8 +543,12 @@ int cmd_drain(const struct lr_config *cfg, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct drain_options opt = {
-		.group = "linkreport", .count = 500, .block_ms = 5000, .claim_idle_ms = 60000};
+	struct drain_options opt = {.group = "linkreport",
+				    .count = 500,
+				    .block_ms = 5000,
+				    .claim_idle_ms = 60000,
+				    .schedule = schedule,
+				    .interval = 30};
 	char consumer_buf[300];
 	int c;
 	optind = 0;
@@ -520,7 +570,19 @@ int cmd_drain(const struct lr_config *cfg, int argc, char **argv)
 				return EX_USAGE;
 			break;
 		case 'o': opt.once = true; break;
-		case 'h': fputs(usage, stdout); return EX_OK;
+		case 'I':
+			if (!schedule) {
+				lr_err("%s: unknown option '--interval' (see --help)", who);
+				return EX_USAGE;
+			}
+			if (!parse_positive(who, "--interval", optarg, 86400, &opt.interval))
+				return EX_USAGE;
+			if (opt.interval == 0) {
+				lr_err("%s: --interval must be at least 1", who);
+				return EX_USAGE;
+			}
+			break;
+		case 'h': fputs(schedule ? run_usage : usage, stdout); return EX_OK;
 		default: return EX_USAGE;
 		}
 	}
@@ -534,6 +596,14 @@ int cmd_drain(const struct lr_config *cfg, int argc, char **argv)
 	if (!*opt.group || (opt.consumer && !*opt.consumer)) {
 		lr_err("%s: --group and --consumer must not be empty", who);
 		return EX_USAGE;
+	}
+	if (schedule) {
+		time_t now;
+		if ((status = lr_reports_config_load(who, &opt.reports, true)))
+			return status;
+		if (!lr_config_now(cfg, who, &now))
+			return EX_USAGE;
+		opt.clock_offset = now - time(NULL);
 	}
 	if (!opt.consumer) {
 		char host[256];
@@ -571,9 +641,17 @@ int cmd_drain(const struct lr_config *cfg, int argc, char **argv)
 		backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
 	}
 	disconnect(&d);
+	if (schedule && opt.once && status == EX_OK) {
+		time_t now;
+		lr_config_now(cfg, who, &now);
+		status = lr_schedule_tick(cfg, who, &opt.reports, now, NULL, &opt.ticks);
+	}
 	if (stop_requested)
 		status = EX_OK;
 	printf("drained: %lld stored, %lld duplicates, %lld dead letters\n", d.total.stored,
 	       d.total.duplicates, d.total.dead_letters);
+	if (schedule)
+		printf("schedule: %lld due, %lld sent, %lld failed\n", opt.ticks.due, opt.ticks.sent,
+		       opt.ticks.failed);
 	return status;
 }

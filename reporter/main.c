@@ -12,10 +12,19 @@ static const char usage[] =
 	"Commands:\n"
 	"  migrate          create or upgrade the PostgreSQL schema\n"
 	"  company create   register a company (tenant)\n"
+	"  company set      change a company's time zone or owner email\n"
 	"  link create      create a short link and publish it to Redis\n"
 	"  link publish     (re)publish a stored link to Redis\n"
 	"  drain            move clicks from the Redis stream into PostgreSQL\n"
 	"  report           write the Links Detailed Report (CSV) for a company and period\n"
+	"  settings set     configure a company's scheduled reports (toggle, frequencies,\n"
+	"                   recipients)\n"
+	"  settings show    print a company's scheduled report settings\n"
+	"  schedule         send the scheduled reports that are due\n"
+	"  run              the daemon: drain and schedule\n"
+	"  send             (re)send one report now\n"
+	"  status           outcome of every scheduled report and delivery\n"
+	"  download-url     print the signed download link of a report file\n"
 	"\n"
 	"Run 'linkreport COMMAND --help' for a command's options.\n"
 	"\n";
@@ -45,6 +54,14 @@ static const struct command commands[] = {
 	{"link", "publish", cmd_link_publish},
 	{NULL, "drain", cmd_drain},
 	{NULL, "report", cmd_report},
+	{"company", "set", cmd_company_set},
+	{"settings", "set", cmd_settings_set},
+	{"settings", "show", cmd_settings_show},
+	{NULL, "schedule", cmd_schedule},
+	{NULL, "run", cmd_run},
+	{NULL, "send", cmd_send},
+	{NULL, "status", cmd_status},
+	{NULL, "download-url", cmd_download_url},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

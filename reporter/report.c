@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "csv.h"
 #include "db.h"
+#include "report.h"
 #include "util.h"
 #include "validate.h"
 
@@ -34,19 +35,23 @@ static const char report_sql[] =
 	" WHERE company_id = $1"
 	" AND visited_on >= ($3::date)::timestamp AT TIME ZONE $2"
 	" AND visited_on < ($4::date + 1)::timestamp AT TIME ZONE $2"
+	" AND ($5::boolean OR non_human = '')"
 	" ORDER BY visited_on, click_id";
 
 static const char usage[] =
 	"usage: linkreport report --company ID --from YYYY-MM-DD --to YYYY-MM-DD [--out FILE]\n"
+	"         [--include-non-human]\n"
 	"Writes the Links Detailed Report (CSV, RFC 4180) of the company's clicks from --from\n"
 	"00:00 to the end of --to (both days included) in the company's time zone.\n"
-	"  --out FILE  write FILE (atomically, via a temporary file) instead of standard output\n";
+	"  --out FILE           write FILE (atomically, via a temporary file) instead of stdout\n"
+	"  --include-non-human  also clicks flagged bot, preview, head or prefetch (left out by\n"
+	"                       default)\n";
 
 /* Streams rows in single-row mode: memory stays constant whatever the period. */
-static int write_rows(const char *who, PGconn *conn, const char *const params[4],
+static int write_rows(const char *who, PGconn *conn, const char *const params[5],
 		      struct lr_csv *csv, long long *rows)
 {
-	if (!PQsendQueryParams(conn, report_sql, 4, NULL, params, NULL, NULL, 0) ||
+	if (!PQsendQueryParams(conn, report_sql, 5, NULL, params, NULL, NULL, 0) ||
 	    !PQsetSingleRowMode(conn))
 		return lr_db_fail(who, conn, NULL);
 	int status = EX_OK;
@@ -69,6 +74,60 @@ static int write_rows(const char *who, PGconn *conn, const char *const params[4]
 	return status;
 }
 
+int lr_report_write(const char *who, PGconn *conn, const char *company, const char *tz,
+		    const char *from, const char *to, bool include_non_human, FILE *out,
+		    long long *rows)
+{
+	struct lr_csv csv;
+	lr_csv_init(&csv, out);
+	for (size_t i = 0; i < N_COLUMNS; i++)
+		lr_csv_field(&csv, header[i]);
+	lr_csv_end_row(&csv);
+	*rows = 0;
+	const char *params[] = {company, tz, from, to, include_non_human ? "true" : "false"};
+	return write_rows(who, conn, params, &csv, rows);
+}
+
+int lr_report_to_file(const char *who, PGconn *conn, const char *company, const char *tz,
+		      const char *from, const char *to, bool include_non_human,
+		      const char *path, bool usage_error_on_create, long long *rows)
+{
+	/* A temporary file renamed into place: readers never see a half-written report. */
+	char *tmp_path = lr_xasprintf("%s.tmp.XXXXXX", path);
+	FILE *out = NULL;
+	int fd = mkstemp(tmp_path);
+	if (fd < 0 || !(out = fdopen(fd, "w"))) {
+		lr_err("%s: cannot create %s: %m", who, tmp_path);
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp_path);
+		}
+		free(tmp_path);
+		return usage_error_on_create ? EX_USAGE : EX_SOFTWARE;
+	}
+	mode_t mask = umask(0);
+	umask(mask);
+	fchmod(fd, 0666 & ~mask); /* mkstemp's 0600 would surprise; honour the umask */
+
+	int status = lr_report_write(who, conn, company, tz, from, to, include_non_human, out,
+				     rows);
+	bool written = fflush(out) == 0 && !ferror(out) && fsync(fileno(out)) == 0;
+	if (fclose(out) != 0)
+		written = false;
+	if (status == EX_OK && !written) {
+		lr_err("%s: cannot write %s: %m", who, tmp_path);
+		status = EX_SOFTWARE;
+	}
+	if (status == EX_OK && rename(tmp_path, path) != 0) {
+		lr_err("%s: cannot rename %s to %s: %m", who, tmp_path, path);
+		status = EX_SOFTWARE;
+	}
+	if (status != EX_OK)
+		unlink(tmp_path);
+	free(tmp_path);
+	return status;
+}
+
 int cmd_report(const struct lr_config *cfg, int argc, char **argv)
 {
 	const char *who = "report";
@@ -77,10 +136,12 @@ int cmd_report(const struct lr_config *cfg, int argc, char **argv)
 		{"from", required_argument, NULL, 'f'},
 		{"to", required_argument, NULL, 't'},
 		{"out", required_argument, NULL, 'o'},
+		{"include-non-human", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *company = NULL, *from = NULL, *to = NULL, *out_path = NULL;
+	bool non_human = false;
 	int opt;
 	optind = 0;
 	while ((opt = lr_getopt(who, argc, argv, options)) != -1) {
@@ -89,6 +150,7 @@ int cmd_report(const struct lr_config *cfg, int argc, char **argv)
 		case 'f': from = optarg; break;
 		case 't': to = optarg; break;
 		case 'o': out_path = optarg; break;
+		case 'N': non_human = true; break;
 		case 'h': fputs(usage, stdout); return EX_OK;
 		default: return EX_USAGE;
 		}
@@ -126,8 +188,7 @@ int cmd_report(const struct lr_config *cfg, int argc, char **argv)
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		return status;
-	char *timezone = NULL, *tmp_path = NULL;
-	FILE *out = stdout;
+	char *timezone = NULL;
 	const char *company_params[] = {company};
 	PGresult *res =
 		lr_db_query(conn, "SELECT timezone FROM companies WHERE id = $1", 1, company_params);
@@ -144,57 +205,21 @@ int cmd_report(const struct lr_config *cfg, int argc, char **argv)
 	timezone = lr_xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	if (out_path) {
-		/* A temporary file renamed into place: readers never see a half-written report. */
-		tmp_path = lr_xasprintf("%s.tmp.XXXXXX", out_path);
-		int fd = mkstemp(tmp_path);
-		if (fd < 0 || !(out = fdopen(fd, "w"))) {
-			lr_err("%s: cannot create %s: %m", who, tmp_path);
-			if (fd >= 0) {
-				close(fd);
-				unlink(tmp_path);
-			}
-			out = NULL;
-			status = EX_USAGE;
-			goto done;
-		}
-		mode_t mask = umask(0);
-		umask(mask);
-		fchmod(fd, 0666 & ~mask); /* mkstemp's 0600 would surprise; honour the umask */
-	}
-
-	struct lr_csv csv;
-	lr_csv_init(&csv, out);
-	for (size_t i = 0; i < N_COLUMNS; i++)
-		lr_csv_field(&csv, header[i]);
-	lr_csv_end_row(&csv);
 	long long rows = 0;
-	const char *params[] = {company, timezone, from, to};
-	status = write_rows(who, conn, params, &csv, &rows);
-
 	if (out_path) {
-		bool written = fflush(out) == 0 && !ferror(out) && fsync(fileno(out)) == 0;
-		if (fclose(out) != 0)
-			written = false;
-		out = NULL;
-		if (status == EX_OK && !written) {
-			lr_err("%s: cannot write %s: %m", who, tmp_path);
-			status = EX_SOFTWARE;
-		}
-		if (status == EX_OK && rename(tmp_path, out_path) != 0) {
-			lr_err("%s: cannot rename %s to %s: %m", who, tmp_path, out_path);
-			status = EX_SOFTWARE;
-		}
-		if (status != EX_OK)
-			unlink(tmp_path);
-		else
+		status = lr_report_to_file(who, conn, company, timezone, from, to, non_human,
+					   out_path, true, &rows);
+		if (status == EX_OK)
 			fprintf(stderr, "report: %lld rows\n", rows);
-	} else if (status == EX_OK && (fflush(stdout) != 0 || ferror(stdout))) {
-		lr_err("%s: cannot write to standard output", who);
-		status = EX_SOFTWARE;
+	} else {
+		status = lr_report_write(who, conn, company, timezone, from, to, non_human, stdout,
+					 &rows);
+		if (status == EX_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+			lr_err("%s: cannot write to standard output", who);
+			status = EX_SOFTWARE;
+		}
 	}
 done:
-	free(tmp_path);
 	free(timezone);
 	PQfinish(conn);
 	return status;

@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "csv.h"
+#include "mime.h"
+#include "settings.h"
+#include "signing.h"
 #include "validate.h"
 
 static int test_number;
@@ -232,8 +236,76 @@ static void test_misc(void)
 	   "utf8 rules");
 }
 
+static void test_reports(void)
+{
+	time_t t;
+	ok(lr_parse_instant("2024-03-31T10:00:05+02:00", &t) && t == 1711872005, "instant with offset");
+	ok(lr_parse_instant("2024-02-29T23:59:59Z", &t) && t == 1709251199, "instant in UTC");
+	ok(lr_parse_instant("2024-01-01T00:00:00+05:45", &t) && t == 1704046500, "instant +05:45");
+	ok(lr_parse_instant("2023-12-31 19:00:00-05:00", &t) && t == 1704067200, "instant, space, -05:00");
+	const char *bad_t[] = {"2024-03-31", "2024-03-31T10:00:05", "2024-02-30T00:00:00Z",
+			       "2024-03-31T24:00:00Z", "2024-03-31T10:00:05+2", "2024-03-31T10:00:05+02:00x"};
+	for (size_t i = 0; i < sizeof bad_t / sizeof bad_t[0]; i++)
+		ok(!lr_parse_instant(bad_t[i], &t), "instant refused: %s", bad_t[i]);
+
+	char b64[64];
+	lr_base64((const unsigned char *)"foob", 4, b64, 0);
+	ok(strcmp(b64, "Zm9vYg==") == 0, "base64 padded");
+	lr_base64((const unsigned char *)"\xfb\xff", 2, b64, 1);
+	ok(strcmp(b64, "-_8") == 0, "base64url unpadded");
+	char *enc = lr_percent_encode("a+b@x.example&r=1");
+	ok(strcmp(enc, "a%2Bb@x.example%26r%3D1") == 0, "percent encoding");
+	free(enc);
+	char *html = lr_html_escape("<a href=\"x\">&'");
+	ok(strcmp(html, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;") == 0, "html escaping");
+	free(html);
+
+	char *list, *bad;
+	ok(lr_parse_recipients(" a@x.example ,b@y.example,A@x.example", &list, &bad) == NULL &&
+		   strcmp(list, "a@x.example,b@y.example") == 0,
+	   "recipients normalised");
+	free(list);
+	ok(lr_parse_recipients("", &list, &bad) != NULL && !bad, "no recipient refused");
+	ok(lr_parse_recipients("a@x.example,,b@y.example", &list, &bad) != NULL, "empty entry refused");
+	ok(lr_parse_recipients("a@x.example,nope", &list, &bad) != NULL && bad &&
+		   strcmp(bad, "nope") == 0,
+	   "malformed address named");
+	free(bad);
+
+	/* echo -n '1700000000/reports/acme/f.csva%2Bb@x.example s3cr3t-s3cr3t-s3cr3t' | openssl md5 -binary | base64 */
+	char *url = lr_download_url("https://dl.example/reports/", "acme/f.csv", "a+b@x.example",
+				    "s3cr3t-s3cr3t-s3cr3t", 1700000000);
+	ok(url && strncmp(url, "https://dl.example/reports/acme/f.csv?r=a%2Bb@x.example&expires=1700000000&md5=", 79) == 0 &&
+		   strlen(url) == 79 + 22,
+	   "download url shape");
+	free(url);
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	lr_mime_subject(f, "Links Detailed Report: Z\xc3\xbcrich Caf\xc3\xa9 with a rather long name, monthly 2024-02-03 to 2024-03-02");
+	fclose(f);
+	bool short_lines = true;
+	for (char *line = buf, *next; *line; line = next + 2) {
+		next = strstr(line, "\r\n");
+		if (!next)
+			break;
+		if (next - line > 78)
+			short_lines = false;
+	}
+	ok(strncmp(buf, "Subject: =?UTF-8?B?", 19) == 0 && strstr(buf, "?=\r\n =?UTF-8?B?") && short_lines,
+	   "long non-ASCII subject: folded encoded-words under 78 columns");
+	free(buf);
+	f = open_memstream(&buf, &len);
+	lr_mime_subject(f, "Plain subject");
+	fclose(f);
+	ok(strcmp(buf, "Subject: Plain subject\r\n") == 0, "ASCII subject as is");
+	free(buf);
+}
+
 int main(void)
 {
+	test_reports();
 	test_csv();
 	test_url();
 	test_code();

@@ -1,5 +1,6 @@
 #include "validate.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -236,5 +237,57 @@ bool lr_parse_uint(const char *s, size_t len, long long max, long long *out)
 		value = value * 10 + digit;
 	}
 	*out = value;
+	return true;
+}
+
+static int two_digits(const char *s)
+{
+	if (!is_digit((unsigned char)s[0]) || !is_digit((unsigned char)s[1]))
+		return -1;
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static long long days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	long long yoe = y - era * 400;
+	long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+bool lr_parse_instant(const char *s, time_t *out)
+{
+	char date[11];
+	size_t len = strlen(s);
+	if (len < 20 || (s[10] != 'T' && s[10] != ' '))
+		return false;
+	memcpy(date, s, 10);
+	date[10] = '\0';
+	if (!lr_valid_date(date))
+		return false;
+	if (s[13] != ':' || s[16] != ':')
+		return false;
+	int h = two_digits(s + 11), mi = two_digits(s + 14), sec = two_digits(s + 17);
+	if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+		return false;
+	long long offset = 0;
+	const char *z = s + 19;
+	if (strcmp(z, "Z") == 0) {
+		offset = 0;
+	} else if ((z[0] == '+' || z[0] == '-') && strlen(z) == 6 && z[3] == ':') {
+		int oh = two_digits(z + 1), om = two_digits(z + 4);
+		if (oh < 0 || oh > 23 || om < 0 || om > 59)
+			return false;
+		offset = (oh * 3600LL + om * 60LL) * (z[0] == '-' ? -1 : 1);
+	} else {
+		return false;
+	}
+	int year = atoi(date), month = atoi(date + 5), day = atoi(date + 8);
+	long long t = days_from_civil(year, month, day) * 86400LL + h * 3600LL + mi * 60LL + sec -
+		      offset;
+	*out = (time_t)t;
 	return true;
 }

@@ -39,4 +39,8 @@ bool lr_parse_uint(const char *s, size_t len, long long max, long long *out);
 
 bool lr_utf8_valid(const char *s, size_t len);
 
+/* YYYY-MM-DDTHH:MM:SS followed by Z or +HH:MM / -HH:MM (a space may replace the T). */
+#include <time.h>
+bool lr_parse_instant(const char *s, time_t *out);
+
 #endif

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential nginx nginx-dev libhiredis-dev libmaxminddb-dev mmdb-bin libpq-dev
-  libcurl4-openssl-dev libpcre2-dev libyaml-dev redis-server redis-tools postgresql valgrind
+  libcurl4-openssl-dev libssl-dev zlib1g-dev libpcre2-dev libyaml-dev redis-server redis-tools postgresql valgrind
   postgresql-client uap-core python3 python3-aiosmtpd curl ca-certificates wrk
   libhttp-tiny-perl libtest-base-perl libtext-diff-perl liblist-moreutils-perl
   libipc-run-perl libtest-longstring-perl libio-socket-ssl-perl

@@ -11,13 +11,13 @@ use LRTest;
 setup_isolated('migrate', no_migrate => 1);
 
 my $out = lr_ok('migrate');
-is($out, "migrate: schema at version 2 (2 applied)\n", 'first migrate applies every migration');
+is($out, "migrate: schema at version 3 (3 applied)\n", 'first migrate applies every migration');
 $out = lr_ok('migrate');
-is($out, "migrate: schema at version 2 (0 applied)\n", 'second migrate applies nothing');
+is($out, "migrate: schema at version 3 (0 applied)\n", 'second migrate applies nothing');
 
 my $tables = psql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'");
-is($tables, 'clicks,companies,dead_letters,link_recipients,links,schema_migrations', 'all tables present');
-is(psql('SELECT string_agg(version::text, \',\' ORDER BY version) FROM schema_migrations'), '1,2', 'schema_migrations records each version');
+is($tables, 'clicks,companies,dead_letters,link_recipients,links,report_deliveries,report_runs,report_settings,schema_migrations', 'all tables present');
+is(psql('SELECT string_agg(version::text, \',\' ORDER BY version) FROM schema_migrations'), '1,2,3', 'schema_migrations records each version');
 
 my %columns = (
     companies => 'id,name,timezone,owner_email,created_at',
@@ -25,6 +25,9 @@ my %columns = (
     link_recipients => 'txtly_id,token,mobile_number,message_id',
     clicks => 'click_id,stream_id,company_id,txtly_id,code,recipient,short_url,mobile_number,client_ip,browser,platform,platform_version,engine,country,city,visited_on,device_type,created_on,long_url,channel,message_id,campaign_name,template_id,user_agent,method,stored_at,non_human',
     dead_letters => 'id,stream,stream_id,reason,entry,received_at',
+    report_settings => 'company_id,enabled,daily,weekly,monthly,recipients,include_non_human,daily_since,weekly_since,monthly_since,updated_at',
+    report_runs => 'company_id,frequency,period_start,period_end,send_at,state,manual,attempts,next_attempt_at,last_error,rows,file,sent_at,created_at',
+    report_deliveries => 'company_id,frequency,period_start,recipient,state,attempts,last_error,message_id,sent_at',
 );
 for my $t (sort keys %columns) {
     is(psql("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = '$t'"),
@@ -38,7 +41,7 @@ is(psql("SELECT is_identity FROM information_schema.columns WHERE table_name = '
 
 # Concurrent runs on a fresh database: every one succeeds, the migration applies once.
 my $db = $ENV{LINKREPORT_DB};
-psql('DROP TABLE clicks, dead_letters, link_recipients, links, companies, schema_migrations');
+psql('DROP TABLE report_deliveries, report_runs, report_settings, clicks, dead_letters, link_recipients, links, companies, schema_migrations');
 my @pids;
 for (1 .. 4) {
     my $pid = fork() // die "fork: $!";
@@ -51,7 +54,7 @@ for (1 .. 4) {
 }
 my @codes = map { waitpid($_, 0); $? >> 8 } @pids;
 is_deeply(\@codes, [0, 0, 0, 0], 'four concurrent migrates all exit 0');
-is(psql('SELECT count(*) = count(DISTINCT version) AND count(*) = 2 FROM schema_migrations'), 't', 'each migration recorded once');
+is(psql('SELECT count(*) = count(DISTINCT version) AND count(*) = 3 FROM schema_migrations'), 't', 'each migration recorded once');
 
 # Global option given after the subcommand, env pointing nowhere.
 {

@@ -36,6 +36,8 @@ add(click_id => 'e' x 32, visited_on => ms('2024-02-20T06:30:00.000'),       # 2
     campaign_name => "a, \"b\"\nc", message_id => "tab\tfirst", created_on => '');
 add(click_id => 'f' x 32, visited_on => ms('2024-02-20T18:29:59.999'));      # 20 Feb 23:59:59.999: in
 add(click_id => '0' x 32, visited_on => ms('2024-02-20T18:30:00.000'));      # 21 Feb 00:00 IST: out
+# A crawler's click inside the period: left out unless --include-non-human.
+add(click_id => '9' x 32, visited_on => ms('2024-02-19T10:00:00.000'), non_human => 'bot', campaign_name => 'crawler');
 # gamma: same zone and period, must never show up in acme's report.
 add(click_id => '1' x 32, visited_on => ms('2024-02-19T10:00:00.000'), company_id => 'gamma',
     campaign_name => 'gamma-secret');
@@ -54,7 +56,7 @@ add(%beta, click_id => '3' . '4' x 31, visited_on => ms('2024-10-27T22:59:59.999
 add(%beta, click_id => '3' . '5' x 31, visited_on => ms('2024-10-27T23:00:00.000'));  # 28 Oct 00:00 CET
 
 my ($rc, $out, $err) = lr('drain', '--once');
-is($out, "drained: 18 stored, 0 duplicates, 0 dead letters\n", 'clicks drained') or diag($err);
+is($out, "drained: 19 stored, 0 duplicates, 0 dead letters\n", 'clicks drained') or diag($err);
 
 my $header = "SHORT_URL,TXTLY_ID,MOBILE NUMBER,CLIENT IP,BROWSER,PLATFORM,PLATFORM VERSION,DEVICE BRAND,COUNTRY,CITY,VISITED ON,DEVICE TYPE,CREATED_ON,LONG_URL,CHANNEL,MESSAGE_ID,COMPANY_ID,CAMPAIGN_NAME,TEMPLATE_ID\r\n";
 my $pre = 'http://klr.bz/QS6/2rdK6,1234564';
@@ -73,6 +75,12 @@ is($rc, 0, 'report exits 0') or diag($err);
 is($err, '', 'nothing on stderr when writing to stdout');
 is($out, $expected, 'exact CSV: header, order, IST dates, midnight/noon, boundaries, quoting, guard');
 unlike($out, qr/gamma/, "no other company's clicks");
+
+($rc, $out, $err) = lr('report', '--company', 'acme', '--from', '2024-02-19', '--to', '2024-02-20', '--include-non-human');
+is($rc, 0, 'report --include-non-human exits 0') or diag($err);
+my @with = split /\r\n/, $out;
+is(scalar @with, 7, '--include-non-human: the crawler\'s click too');
+like($with[3], qr/,acme,crawler,/, 'in its place by time');
 
 # Same report into a file.
 my $dir = tempdir(CLEANUP => 1);
