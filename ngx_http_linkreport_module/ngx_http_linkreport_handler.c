@@ -2,6 +2,7 @@
 #include "ngx_http_linkreport_redis.h"
 #include "ngx_http_linkreport_click.h"
 #include "ngx_http_linkreport_cache.h"
+#include "ngx_http_linkreport_spool.h"
 
 
 #define NGX_HTTP_LINKREPORT_SEGMENT_MAX  64
@@ -197,46 +198,14 @@ ngx_http_linkreport_cleanup(void *data)
 }
 
 
-static void
-ngx_http_linkreport_click_sent(redisAsyncContext *ac, void *data, void *privdata)
-{
-    redisReply                       *reply = data;
-    ngx_http_linkreport_main_conf_t  *lmcf = privdata;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
-                      "linkreport: click record not stored in \"%V\": %s",
-                      &lmcf->stream,
-                      reply ? reply->str : (ac->errstr[0] ? ac->errstr
-                                                          : "connection closed"));
-    }
-}
-
-
-/* queues the click record; hiredis writes it once the event loop runs again */
+/* the record leaves once the event loop runs again, after the response */
 static void
 ngx_http_linkreport_send_click(ngx_http_linkreport_main_conf_t *lmcf, char *click,
     int len)
 {
-    redisAsyncContext  *ac;
-
-    if (click == NULL) {
-        return;
+    if (click != NULL) {
+        ngx_http_linkreport_deliver(lmcf, click, (size_t) len);
     }
-
-    ac = ngx_http_linkreport_redis_context(lmcf->redis);
-
-    if (ac == NULL
-        || redisAsyncFormattedCommand(ac, ngx_http_linkreport_click_sent, lmcf, click,
-                                      len)
-           != REDIS_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
-                      "linkreport: click record not stored in \"%V\": "
-                      "redis is not connected", &lmcf->stream);
-    }
-
-    free(click);
 }
 
 

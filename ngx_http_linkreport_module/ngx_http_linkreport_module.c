@@ -5,6 +5,8 @@
  *       linkreport_redis          127.0.0.1:6379;      # or unix:/run/redis.sock
  *       linkreport_redis_timeout  1s;
  *       linkreport_cache          zone=links:10m ttl=60s negative_ttl=10s stale=1d;
+ *       linkreport_spool          /var/spool/linkreport size=64m;
+ *       linkreport_redis_max_inflight 1024;
  *       linkreport_stream         linkreport:clicks;
  *       linkreport_key_prefix     linkreport:link:;
  *       linkreport_geoip_db       /var/lib/GeoIP/GeoLite2-City.mmdb;
@@ -22,6 +24,7 @@
 #include "ngx_http_linkreport_click.h"
 #include "ngx_http_linkreport_geo.h"
 #include "ngx_http_linkreport_cache.h"
+#include "ngx_http_linkreport_spool.h"
 
 
 #define NGX_HTTP_LINKREPORT_DEFAULT_UA_REGEXES  "/usr/share/uap-core/regexes.yaml"
@@ -69,6 +72,20 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
       ngx_http_linkreport_cache_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("linkreport_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_linkreport_spool_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("linkreport_redis_max_inflight"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, max_inflight),
       NULL },
 
     { ngx_string("linkreport_redis_timeout"),
@@ -272,6 +289,7 @@ ngx_http_linkreport_create_main_conf(ngx_conf_t *cf)
     lmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     lmcf->ua_cache_slots = NGX_CONF_UNSET_UINT;
     lmcf->geo_check = NGX_CONF_UNSET_MSEC;
+    lmcf->max_inflight = NGX_CONF_UNSET_UINT;
 
     return lmcf;
 }
@@ -302,6 +320,13 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     ngx_conf_init_uint_value(lmcf->ua_cache_slots, 1024);
     ngx_conf_init_msec_value(lmcf->geo_check, 60000);
+    ngx_conf_init_uint_value(lmcf->max_inflight, 1024);
+
+    if (lmcf->max_inflight == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"linkreport_redis_max_inflight\" must be at least 1");
+        return NGX_CONF_ERROR;
+    }
 
     if (lmcf->ua_cache_slots > 1048576) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -605,6 +630,10 @@ ngx_http_linkreport_init_process(ngx_cycle_t *cycle)
 
     ngx_http_linkreport_geo_start(lmcf->geo, lmcf->geo_check, cycle->log);
 
+    if (ngx_http_linkreport_spool_start(cycle, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_linkreport_redis_start(cycle, lmcf);
 }
 
@@ -619,7 +648,9 @@ ngx_http_linkreport_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* Redis first: records it cannot confirm in time still reach the spool */
     ngx_http_linkreport_redis_stop(lmcf->redis);
+    ngx_http_linkreport_spool_stop(lmcf);
     lmcf->redis = NULL;
 
     lr_ua_cache_free(lmcf->ua_cache);

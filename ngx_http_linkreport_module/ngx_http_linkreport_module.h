@@ -22,6 +22,15 @@
 typedef struct ngx_http_linkreport_redis_s  ngx_http_linkreport_redis_t;
 typedef struct ngx_http_linkreport_geo_s    ngx_http_linkreport_geo_t;
 typedef struct ngx_http_linkreport_cache_s  ngx_http_linkreport_cache_t;
+typedef struct ngx_http_linkreport_spool_s  ngx_http_linkreport_spool_t;
+
+/* this worker's click records, for the log lines that report them */
+typedef struct {
+    ngx_uint_t                    sent;          /* confirmed by Redis at once */
+    ngx_uint_t                    spooled;       /* written to the spool */
+    ngx_uint_t                    replayed;      /* confirmed by Redis from the spool */
+    ngx_uint_t                    dropped;       /* lost: no spool, spool full */
+} ngx_http_linkreport_counters_t;
 
 typedef struct {
     ngx_flag_t                    used;          /* a location enables the handler */
@@ -44,6 +53,12 @@ typedef struct {
     ngx_msec_t                    geo_check;     /* how often workers look at the file */
 
     ngx_http_linkreport_cache_t  *cache;         /* NULL without linkreport_cache */
+
+    ngx_str_t                     spool_path;    /* NULL data without linkreport_spool */
+    size_t                        spool_size;
+    ngx_uint_t                    max_inflight;
+    ngx_http_linkreport_spool_t  *spool;         /* per worker, set at worker start */
+    ngx_http_linkreport_counters_t  counters;    /* per worker */
 
     ngx_http_linkreport_redis_t  *redis;         /* per worker, set at worker start */
     ngx_log_t                    *log;

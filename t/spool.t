@@ -1,0 +1,165 @@
+# Zero-loss click delivery: while Redis is down, records wait in the spool folder and
+# are replayed when it is back; a full spool still serves the redirect and says what it
+# lost; files left by a crashed worker are taken over and replayed.
+use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use LinkReport::Test;
+use File::Temp qw(tempdir);
+use Time::HiRes qw(sleep);
+use Test::More ();
+
+repeat_each(1);
+no_shuffle();
+
+our $Port = ($ENV{LR_REDIS_PORT} || 6390) + 51;
+our $Run = tempdir(CLEANUP => 1);
+our $Spool = "$Run/spool";
+mkdir $Spool;
+our $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 5 : 1;
+
+# this suite's own Redis, which it stops and starts; its data survives a restart
+sub own_redis_start {
+    system("redis-server --bind 127.0.0.1 --port $Port --save '' --appendonly no "
+         . "--dbfilename dump.rdb --daemonize yes --pidfile $Run/redis.pid "
+         . "--logfile $Run/redis.log --dir $Run") == 0 or die "cannot start redis";
+    for (1 .. 50) { last if `redis-cli -p $Port ping 2>/dev/null` =~ /PONG/; sleep 0.1 }
+}
+sub own_redis { my $cmd = join ' ', map { "'$_'" } @_; my $out = `redis-cli -p $Port $cmd`; chomp $out; $out }
+sub own_redis_stop { system("redis-cli -p $Port shutdown save >/dev/null 2>&1"); sleep 0.3 }
+own_redis_start();
+END { system("redis-cli -p $Port shutdown nosave >/dev/null 2>&1") }
+
+our $Link = { long_url => 'https://example.com/sp', short_url => 'http://klr.bz/sp',
+              txtly_id => '21', company_id => 'Zs', created_on => '1700000000' };
+
+sub log_like {
+    my ($re, $name) = @_;
+    open my $fh, '<', $Test::Nginx::Util::ErrLogFile or die "error log: $!";
+    my $log = do { local $/; <$fh> };
+    Test::More::like($log, $re, $name);
+}
+
+sub spool_files { opendir my $d, $Spool or die $!; grep { !/^\./ } readdir $d }
+
+# waits until the stream holds at least $want entries; returns the click ids
+sub stream_click_ids {
+    my ($stream, $want) = @_;
+    my @ids;
+    for (1 .. 100 * $Slow) {
+        @ids = grep { /^[0-9a-f]{32}$/ } split /\n/,
+            `redis-cli -p $Port --raw XRANGE $stream - +`;
+        last if @ids >= $want;
+        sleep 0.1;
+    }
+    return @ids;
+}
+
+add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    return if $dry_run || !defined $block->between;
+    my $code = $block->between->[$req_idx];
+    return unless $code;
+    eval $code;
+    die "between: $@" if $@;
+});
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $size = $block->spool_size // '1m';
+    $block->set_value('http_config', <<"_EOC_") unless defined $block->http_config;
+    linkreport_redis 127.0.0.1:$main::Port;
+    linkreport_redis_timeout 300ms;
+    linkreport_stream t:clicks:spool;
+    linkreport_cache zone=links:1m ttl=60s;
+    linkreport_spool $main::Spool size=$size;
+_EOC_
+    $block->set_value('config', "    location / { linkreport; }\n")
+        unless defined $block->config;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: Redis stopped and started between taps: every click reaches the stream
+--- init
+main::own_redis('DEL', 't:clicks:spool');
+main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
+--- request eval
+[ ("GET /sp") x 6 ]
+--- between eval
+[
+  "Time::HiRes::sleep(0.3 * \$main::Slow); main::own_redis_stop()",
+  "", "", "", "",
+  q{
+    Test::More::ok(scalar(grep { /^active-/ } main::spool_files()), 'taps while Redis is down are spooled');
+    main::own_redis_start();
+    my @ids = main::stream_click_ids('t:clicks:spool', 6);
+    my %distinct = map { $_ => 1 } @ids;
+    Test::More::is(scalar(keys %distinct), 6, 'six taps, six distinct click records in the stream');
+    Time::HiRes::sleep(0.5 * $main::Slow);
+    Test::More::is(join(',', main::spool_files()), '', 'the spool is empty once replayed');
+    main::log_like(qr/spooled click records replayed to redis/, 'the replay is logged');
+  },
+]
+--- error_code eval
+[ (302) x 6 ]
+
+
+
+=== TEST 2: a full spool: redirects still served, every lost record counted and logged
+--- spool_size: 4k
+--- init
+main::own_redis('DEL', 't:clicks:spool');
+main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
+--- request eval
+[ ("GET /sp") x 16 ]
+--- between eval
+[ "Time::HiRes::sleep(0.3 * \$main::Slow); main::own_redis_stop()", ("") x 14,
+  q{
+    main::log_like(qr/click record lost: spool share of 4096 bytes is full \(\d+ lost so far\)/,
+                   'each lost record is logged with the count so far');
+    main::own_redis_start();
+    my @ids = main::stream_click_ids('t:clicks:spool', 2);
+    Test::More::cmp_ok(scalar(@ids), '>', 1, 'what the spool held is replayed');
+    Test::More::cmp_ok(scalar(@ids), '<', 16, 'what it could not hold is not');
+    Time::HiRes::sleep(0.5 * $main::Slow);
+  } ]
+--- error_code eval
+[ (302) x 16 ]
+
+
+
+=== TEST 3: files a crashed worker left behind are taken over and replayed; a torn tail is skipped
+--- init
+main::own_redis('DEL', 't:clicks:spool');
+main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
+sub resp { my @a = @_; join '', "*" . @a . "\r\n", map { '$' . length($_) . "\r\n$_\r\n" } @a }
+open my $f, '>', "$main::Spool/active-999999.rsp" or die $!;
+print $f resp('XADD', 't:clicks:spool', '*', click_id => sprintf('%032x', $_), company_id => 'Zs',
+              visited_on => '1700000000000') for 1 .. 3;
+print $f "*5\r\n\$4\r\nXADD\r\n\$3\r\nt:c";    # a record torn by the crash
+close $f;
+--- request
+GET /sp
+--- between eval
+[ q{
+    my @ids = main::stream_click_ids('t:clicks:spool', 4);
+    Test::More::is(scalar(@ids), 4, "three records from the dead worker's file and this tap's");
+    Time::HiRes::sleep(0.3 * $main::Slow);
+    main::log_like(qr/spool file "active-999999.rsp" of exited worker 999999 taken over/,
+                   'the take-over is logged');
+    main::log_like(qr/unreadable bytes at offset \d+, skipped/, 'the torn tail is logged');
+    Test::More::is(join(',', main::spool_files()), '', 'the spool is empty once replayed');
+  } ]
+--- error_code: 302
+
+
+
+=== TEST 4: a spool path that is not a folder is an nginx -t error
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_spool /etc/hostname;
+--- must_die
+--- error_log
+spool "/etc/hostname" is not a folder
