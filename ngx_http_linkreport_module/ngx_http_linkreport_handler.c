@@ -69,6 +69,12 @@ ngx_http_linkreport_parse_path(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     p++;
+
+    /* "/QS6/" and "/QS6/2rdK6/" are the same taps as without the slash */
+    if (end > p && end[-1] == '/') {
+        end--;
+    }
+
     slash = ngx_strlchr(p, end, '/');
 
     code->data = p;
@@ -107,12 +113,38 @@ ngx_http_linkreport_http_url(ngx_str_t *url)
  * header can never be split, whatever Redis holds.
  */
 static ngx_int_t
-ngx_http_linkreport_location(ngx_http_request_t *r, ngx_str_t *url)
+ngx_http_linkreport_location(ngx_http_request_t *r, ngx_str_t *stored)
 {
-    u_char           *p, *s, *end;
-    ngx_table_elt_t  *h;
+    u_char                          *p, *s, *end, *hash;
+    ngx_str_t                        joined, *url;
+    ngx_table_elt_t                 *h;
+    ngx_http_linkreport_loc_conf_t  *llcf;
 
     static u_char  hex[] = "0123456789ABCDEF";
+
+    url = stored;
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_linkreport_module);
+
+    /* the tap's query goes before any #fragment, joined with "&" or "?" */
+    if (llcf->forward_query && r->args.len) {
+        hash = ngx_strlchr(stored->data, stored->data + stored->len, '#');
+        if (hash == NULL) {
+            hash = stored->data + stored->len;
+        }
+
+        joined.len = stored->len + 1 + r->args.len;
+        joined.data = ngx_pnalloc(r->pool, joined.len);
+        if (joined.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(joined.data, stored->data, hash - stored->data);
+        *p++ = ngx_strlchr(stored->data, hash, '?') ? '&' : '?';
+        p = ngx_cpymem(p, r->args.data, r->args.len);
+        ngx_memcpy(p, hash, stored->data + stored->len - hash);
+
+        url = &joined;
+    }
 
     p = ngx_pnalloc(r->pool, url->len * 3);
     if (p == NULL) {
@@ -215,6 +247,7 @@ ngx_http_linkreport_redirect(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *c
     char **click, int *click_len)
 {
     ngx_str_t                        *f;
+    ngx_http_linkreport_loc_conf_t   *llcf;
     ngx_http_linkreport_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
@@ -252,7 +285,9 @@ ngx_http_linkreport_redirect(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *c
                       &ctx->link.code);
     }
 
-    return NGX_HTTP_MOVED_TEMPORARILY;
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_linkreport_module);
+
+    return (ngx_int_t) llcf->status;
 }
 
 

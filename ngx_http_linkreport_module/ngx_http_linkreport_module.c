@@ -38,6 +38,8 @@ static char *ngx_http_linkreport_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_linkreport(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_linkreport_redirect_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_linkreport_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_linkreport_check_key(ngx_conf_t *cf, void *post, void *data);
@@ -58,6 +60,20 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
       ngx_http_linkreport,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("linkreport_redirect_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_linkreport_redirect_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("linkreport_forward_query"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_loc_conf_t, forward_query),
       NULL },
 
     { ngx_string("linkreport_redis"),
@@ -414,6 +430,8 @@ ngx_http_linkreport_create_loc_conf(ngx_conf_t *cf)
     }
 
     llcf->enable = NGX_CONF_UNSET;
+    llcf->status = NGX_CONF_UNSET_UINT;
+    llcf->forward_query = NGX_CONF_UNSET;
 
     return llcf;
 }
@@ -426,6 +444,8 @@ ngx_http_linkreport_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_linkreport_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->status, prev->status, NGX_HTTP_MOVED_TEMPORARILY);
+    ngx_conf_merge_value(conf->forward_query, prev->forward_query, 0);
 
     return NGX_CONF_OK;
 }
@@ -461,6 +481,36 @@ ngx_http_linkreport(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_linkreport_module);
     lmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_linkreport_redirect_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_linkreport_loc_conf_t *llcf = conf;
+
+    ngx_int_t   status;
+    ngx_str_t  *value;
+
+    if (llcf->status != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    status = ngx_atoi(value[1].data, value[1].len);
+
+    if (status != NGX_HTTP_MOVED_PERMANENTLY && status != NGX_HTTP_MOVED_TEMPORARILY
+        && status != NGX_HTTP_TEMPORARY_REDIRECT && status != NGX_HTTP_PERMANENT_REDIRECT)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redirect status \"%V\": 301, 302, 307 or 308",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    llcf->status = (ngx_uint_t) status;
 
     return NGX_CONF_OK;
 }

@@ -66,6 +66,8 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                    enable;
+    ngx_uint_t                    status;        /* 301, 302, 307 or 308 */
+    ngx_flag_t                    forward_query;
 } ngx_http_linkreport_loc_conf_t;
 
 

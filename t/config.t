@@ -281,3 +281,12 @@ zone "zone=links:4k" is too small
 --- must_die
 --- error_log
 invalid parameter "tll=5s"
+
+
+
+=== TEST 25: an unsupported redirect status is refused
+--- config
+    location / { linkreport; linkreport_redirect_status 303; }
+--- must_die
+--- error_log
+invalid redirect status "303": 301, 302, 307 or 308

@@ -252,3 +252,58 @@ GET /QS6
 --- error_code: 302
 --- click eval
 { user_agent => qr/^a{2047}$/ }
+
+
+
+=== TEST 17: a trailing slash is tolerated, a second one is not
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location / { linkreport; }
+--- pipelined_requests eval
+["GET /QS6/", "GET /QS6/2rdK6/", "GET /QS6/2rdK6/x"]
+--- error_code eval
+[302, 302, 404]
+
+
+
+=== TEST 18: the tap's query string is forwarded when asked: "?" or "&", before the fragment, bytes unchanged
+--- links eval
+{ q1 => { %$main::Link, long_url => 'https://example.com/a' },
+  q2 => { %$main::Link, long_url => 'https://example.com/a?x=1#top' } }
+--- config
+    location / { linkreport; linkreport_forward_query on; }
+--- request eval
+["GET /q1?utm_source=sms&n=%C3%A9", "GET /q2?utm_source=sms"]
+--- error_code eval
+[302, 302]
+--- response_headers eval
+["Location: https://example.com/a?utm_source=sms&n=%C3%A9",
+ "Location: https://example.com/a?x=1&utm_source=sms#top"]
+
+
+
+=== TEST 19: without forwarding, the query string is not passed on
+--- links eval
+{ q1 => { %$main::Link, long_url => 'https://example.com/a' } }
+--- config
+    location / { linkreport; }
+--- request
+GET /q1?utm_source=sms
+--- error_code: 302
+--- response_headers
+Location: https://example.com/a
+
+
+
+=== TEST 20: the redirect status can be 301, 307 or 308; caching stays off
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location /p/ { linkreport; linkreport_redirect_status 308; }
+--- request
+GET /p/QS6
+--- error_code: 308
+--- response_headers
+Location: https://example.com/offer?x=1
+Cache-Control: private, no-store
