@@ -104,6 +104,20 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
       offsetof(ngx_http_linkreport_main_conf_t, max_inflight),
       NULL },
 
+    { ngx_string("linkreport_redis_password"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, redis_password),
+      NULL },
+
+    { ngx_string("linkreport_redis_db"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, redis_db),
+      NULL },
+
     { ngx_string("linkreport_redis_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -306,6 +320,7 @@ ngx_http_linkreport_create_main_conf(ngx_conf_t *cf)
     lmcf->ua_cache_slots = NGX_CONF_UNSET_UINT;
     lmcf->geo_check = NGX_CONF_UNSET_MSEC;
     lmcf->max_inflight = NGX_CONF_UNSET_UINT;
+    lmcf->redis_db = NGX_CONF_UNSET_UINT;
 
     return lmcf;
 }
@@ -337,6 +352,7 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(lmcf->ua_cache_slots, 1024);
     ngx_conf_init_msec_value(lmcf->geo_check, 60000);
     ngx_conf_init_uint_value(lmcf->max_inflight, 1024);
+    ngx_conf_init_uint_value(lmcf->redis_db, 0);
 
     if (lmcf->max_inflight == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

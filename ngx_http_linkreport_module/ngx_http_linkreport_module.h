@@ -39,6 +39,8 @@ typedef struct {
     ngx_str_t                     redis_host;    /* IP address, or a unix socket path */
     in_port_t                     redis_port;    /* 0 for a unix socket */
     ngx_msec_t                    redis_timeout;
+    ngx_str_t                     redis_password;   /* never logged */
+    ngx_uint_t                    redis_db;
 
     ngx_str_t                     stream;
     ngx_str_t                     key_prefix;

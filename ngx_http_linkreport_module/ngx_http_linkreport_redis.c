@@ -28,6 +28,8 @@ struct ngx_http_linkreport_redis_s {
     ngx_msec_t                        retry_delay;
     ngx_log_t                        *log;
     ngx_http_linkreport_main_conf_t  *conf;
+    ngx_uint_t                        setup_pending;   /* AUTH/SELECT unanswered */
+    unsigned                          setup_failed:1;
     unsigned                          connected:1;
     unsigned                          stopping:1;
 };
@@ -43,7 +45,10 @@ ngx_http_linkreport_redis_schedule_retry(ngx_http_linkreport_redis_t *rd)
         return;
     }
 
-    ngx_add_timer(&rd->retry_timer, rd->retry_delay);
+    /* +-25% jitter: the workers of all edges do not knock on Redis in step */
+    ngx_add_timer(&rd->retry_timer,
+                  rd->retry_delay - rd->retry_delay / 4
+                  + (ngx_msec_t) ngx_random() % (rd->retry_delay / 2 + 1));
 
     rd->retry_delay = ngx_min(rd->retry_delay * 2, NGX_HTTP_LINKREPORT_RETRY_MAX);
 }
@@ -172,6 +177,45 @@ ngx_http_linkreport_redis_write_handler(ngx_event_t *ev)
 
 
 static void
+ngx_http_linkreport_redis_ready(ngx_http_linkreport_redis_t *rd)
+{
+    rd->connected = 1;
+    rd->retry_delay = NGX_HTTP_LINKREPORT_RETRY_MIN;
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0, "linkreport: redis: connected to %V",
+                  &rd->conf->redis_addr);
+}
+
+
+static void
+ngx_http_linkreport_redis_setup_done(redisAsyncContext *ac, void *data, void *privdata)
+{
+    redisReply                   *reply = data;
+    ngx_http_linkreport_redis_t  *rd = privdata;
+
+    rd->setup_pending--;
+
+    if (reply == NULL) {
+        return;     /* the connection went; the disconnect callback retries */
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* the reply names the command's problem, never the password */
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "linkreport: redis: %V refused the connection setup: %s",
+                      &rd->conf->redis_addr, reply->str);
+        rd->setup_failed = 1;
+        redisAsyncDisconnect(ac);
+        return;
+    }
+
+    if (rd->setup_pending == 0 && !rd->setup_failed) {
+        ngx_http_linkreport_redis_ready(rd);
+    }
+}
+
+
+static void
 ngx_http_linkreport_redis_on_connect(const redisAsyncContext *ac, int status)
 {
     ngx_http_linkreport_redis_t *rd = ac->data;
@@ -191,11 +235,36 @@ ngx_http_linkreport_redis_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
 
-    rd->connected = 1;
-    rd->retry_delay = NGX_HTTP_LINKREPORT_RETRY_MIN;
+    /*
+     * AUTH and SELECT go first on the connection; lookups wait for their answers
+     * (the connection counts as up only then) so none runs unauthenticated.
+     */
+    if (rd->conf->redis_password.len) {
+        const char  *argv[2] = { "AUTH", (const char *) rd->conf->redis_password.data };
+        size_t       argvlen[2] = { 4, rd->conf->redis_password.len };
 
-    ngx_log_error(NGX_LOG_INFO, rd->log, 0, "linkreport: redis: connected to %V",
-                  &rd->conf->redis_addr);
+        rd->setup_pending++;
+        (void) redisAsyncCommandArgv((redisAsyncContext *) ac,
+                                     ngx_http_linkreport_redis_setup_done, rd, 2, argv,
+                                     argvlen);
+    }
+
+    if (rd->conf->redis_db) {
+        u_char       db[NGX_INT_T_LEN];
+        const char  *argv[2] = { "SELECT", (const char *) db };
+        size_t       argvlen[2] = { 6, 0 };
+
+        argvlen[1] = ngx_sprintf(db, "%ui", rd->conf->redis_db) - db;
+
+        rd->setup_pending++;
+        (void) redisAsyncCommandArgv((redisAsyncContext *) ac,
+                                     ngx_http_linkreport_redis_setup_done, rd, 2, argv,
+                                     argvlen);
+    }
+
+    if (rd->setup_pending == 0) {
+        ngx_http_linkreport_redis_ready(rd);
+    }
 }
 
 
@@ -288,6 +357,8 @@ ngx_http_linkreport_redis_connect(ngx_http_linkreport_redis_t *rd)
 
     rd->ac = ac;
     rd->conn = c;
+    rd->setup_pending = 0;
+    rd->setup_failed = 0;
 
     ac->data = rd;
     ac->ev.data = rd;
