@@ -25,6 +25,7 @@
 #include "ngx_http_linkreport_geo.h"
 #include "ngx_http_linkreport_cache.h"
 #include "ngx_http_linkreport_spool.h"
+#include "ngx_http_linkreport_status.h"
 
 
 #define NGX_HTTP_LINKREPORT_DEFAULT_UA_REGEXES  "/usr/share/uap-core/regexes.yaml"
@@ -44,6 +45,7 @@ static char *ngx_http_linkreport_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_linkreport_check_key(ngx_conf_t *cf, void *post, void *data);
 static ngx_int_t ngx_http_linkreport_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_linkreport_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_linkreport_init_process(ngx_cycle_t *cycle);
 static void ngx_http_linkreport_exit_process(ngx_cycle_t *cycle);
 
@@ -87,6 +89,13 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_linkreport_cache_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("linkreport_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_linkreport_status_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -180,7 +189,7 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
 
 static ngx_http_module_t  ngx_http_linkreport_module_ctx = {
     ngx_http_linkreport_add_variables,     /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_linkreport_postconfiguration, /* postconfiguration */
 
     ngx_http_linkreport_create_main_conf,  /* create main configuration */
     ngx_http_linkreport_init_main_conf,    /* init main configuration */
@@ -288,6 +297,36 @@ ngx_http_linkreport_add_variables(ngx_conf_t *cf)
         var->get_handler = ngx_http_linkreport_variable;
         var->data = i;
     }
+
+    return NGX_OK;
+}
+
+
+/* the counters' zone and the log-phase counting, when the module is used at all */
+static ngx_int_t
+ngx_http_linkreport_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt              *h;
+    ngx_http_core_main_conf_t        *cmcf;
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_linkreport_module);
+    if (!lmcf->used) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_linkreport_status_init(cf, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_linkreport_status_count;
 
     return NGX_OK;
 }

@@ -24,12 +24,19 @@ typedef struct ngx_http_linkreport_geo_s    ngx_http_linkreport_geo_t;
 typedef struct ngx_http_linkreport_cache_s  ngx_http_linkreport_cache_t;
 typedef struct ngx_http_linkreport_spool_s  ngx_http_linkreport_spool_t;
 
-/* this worker's click records, for the log lines that report them */
+/* all workers' counts, in shared memory (the status page prints them) */
 typedef struct {
-    ngx_uint_t                    sent;          /* confirmed by Redis at once */
-    ngx_uint_t                    spooled;       /* written to the spool */
-    ngx_uint_t                    replayed;      /* confirmed by Redis from the spool */
-    ngx_uint_t                    dropped;       /* lost: no spool, spool full */
+    ngx_atomic_t                  redirects;
+    ngx_atomic_t                  not_found;
+    ngx_atomic_t                  errors;        /* 5xx answers */
+    ngx_atomic_t                  cache_hits;
+    ngx_atomic_t                  cache_misses;  /* misses and expired entries */
+    ngx_atomic_t                  cache_negative;
+    ngx_atomic_t                  cache_stale;
+    ngx_atomic_t                  sent;          /* records confirmed by Redis at once */
+    ngx_atomic_t                  spooled;       /* records written to the spool */
+    ngx_atomic_t                  replayed;      /* confirmed by Redis from the spool */
+    ngx_atomic_t                  dropped;       /* lost: no spool, spool full */
 } ngx_http_linkreport_counters_t;
 
 typedef struct {
@@ -60,7 +67,7 @@ typedef struct {
     size_t                        spool_size;
     ngx_uint_t                    max_inflight;
     ngx_http_linkreport_spool_t  *spool;         /* per worker, set at worker start */
-    ngx_http_linkreport_counters_t  counters;    /* per worker */
+    ngx_http_linkreport_counters_t  *counters;   /* shared by all workers */
 
     ngx_http_linkreport_redis_t  *redis;         /* per worker, set at worker start */
     ngx_log_t                    *log;

@@ -10,6 +10,7 @@
 
 #include "ngx_http_linkreport_spool.h"
 #include "ngx_http_linkreport_redis.h"
+#include "ngx_http_linkreport_status.h"
 
 #include <dirent.h>
 
@@ -139,7 +140,7 @@ ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *d
     u_char                        path[NGX_MAX_PATH];
 
     if (sp == NULL || sp->stopping) {
-        lmcf->counters.dropped++;
+        ngx_http_linkreport_count(lmcf, dropped);
         ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
                       "linkreport: click record lost: redis cannot take it and %s",
                       sp ? "the worker is exiting" : "no linkreport_spool is set");
@@ -147,10 +148,11 @@ ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *d
     }
 
     if ((size_t) sp->active_size + len > sp->limit) {
-        lmcf->counters.dropped++;
+        ngx_http_linkreport_count(lmcf, dropped);
         ngx_log_error(NGX_LOG_ERR, sp->log, 0,
                       "linkreport: click record lost: spool share of %uz bytes "
-                      "is full (%ui lost so far)", sp->limit, lmcf->counters.dropped);
+                      "is full (%uA lost so far)", sp->limit,
+                      lmcf->counters ? lmcf->counters->dropped : 0);
         return;
     }
 
@@ -160,7 +162,7 @@ ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *d
         sp->active_fd = ngx_open_file(path, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
                                       0600);
         if (sp->active_fd == NGX_INVALID_FILE) {
-            lmcf->counters.dropped++;
+            ngx_http_linkreport_count(lmcf, dropped);
             ngx_log_error(NGX_LOG_ERR, sp->log, ngx_errno,
                           "linkreport: click record lost: cannot open \"%s\"", path);
             return;
@@ -179,14 +181,14 @@ ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *d
                           "linkreport: spool file left with a torn record");
         }
 
-        lmcf->counters.dropped++;
+        ngx_http_linkreport_count(lmcf, dropped);
         ngx_log_error(NGX_LOG_ERR, sp->log, ngx_errno,
                       "linkreport: click record lost: spool write failed");
         return;
     }
 
     sp->active_size += len;
-    lmcf->counters.spooled++;
+    ngx_http_linkreport_count(lmcf, spooled);
 }
 
 
@@ -199,7 +201,7 @@ ngx_http_linkreport_delivered(redisAsyncContext *ac, void *data, void *privdata)
     ngx_http_linkreport_inflight--;
 
     if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
-        rec->lmcf->counters.sent++;
+        ngx_http_linkreport_count(rec->lmcf, sent);
         ngx_free(rec);
         return;
     }
@@ -326,7 +328,7 @@ ngx_http_linkreport_replayed(redisAsyncContext *ac, void *data, void *privdata)
         return;
     }
 
-    sp->lmcf->counters.replayed++;
+    ngx_http_linkreport_count(sp->lmcf, replayed);
 }
 
 
