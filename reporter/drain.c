@@ -68,6 +68,7 @@ struct drain_options {
 	long long block_ms;
 	long long claim_idle_ms;
 	bool once;
+	bool keep; /* --keep: never trim the stream */
 	/* linkreport run: the scheduler ticks between reads */
 	bool schedule;
 	long long interval;
@@ -290,6 +291,68 @@ static int prepare_statements(struct drainer *d)
 	return EX_OK;
 }
 
+/* Compares two stream ids "ms-seq" numerically. */
+static int compare_ids(const char *a, const char *b)
+{
+	unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+	sscanf(a, "%llu-%llu", &am, &as);
+	sscanf(b, "%llu-%llu", &bm, &bs);
+	if (am != bm)
+		return am < bm ? -1 : 1;
+	return as < bs ? -1 : as > bs;
+}
+
+/* Bounds the stream without ever losing a click: entries older than what every group
+ * on the stream still needs (its oldest pending entry, or else its last read one) are
+ * stored in PostgreSQL by that group already, and are trimmed (XTRIM MINID ~). A group
+ * that has read nothing keeps everything. Failures only postpone the trim. */
+static void trim_read_entries(struct drainer *d)
+{
+	char minid[64] = "";
+	redisReply *groups = redisCommand(d->redis, "XINFO GROUPS %s", d->cfg->stream);
+	if (!groups || groups->type != REDIS_REPLY_ARRAY || groups->elements == 0)
+		goto out;
+	for (size_t g = 0; g < groups->elements; g++) {
+		const redisReply *info = groups->element[g];
+		const char *name = NULL, *last = NULL;
+		long long pending = 0;
+		for (size_t i = 0; info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2) {
+			const char *key = info->element[i]->str;
+			const redisReply *val = info->element[i + 1];
+			if (!key)
+				continue;
+			if (strcmp(key, "name") == 0 && val->type == REDIS_REPLY_STRING)
+				name = val->str;
+			else if (strcmp(key, "last-delivered-id") == 0 && val->type == REDIS_REPLY_STRING)
+				last = val->str;
+			else if (strcmp(key, "pending") == 0 && val->type == REDIS_REPLY_INTEGER)
+				pending = val->integer;
+		}
+		if (!name || !last || strcmp(last, "0-0") == 0)
+			goto out; /* a group that has read nothing yet: keep all */
+		char need[64];
+		snprintf(need, sizeof need, "%s", last);
+		if (pending > 0) {
+			redisReply *p = redisCommand(d->redis, "XPENDING %s %s", d->cfg->stream, name);
+			if (!p || p->type != REDIS_REPLY_ARRAY || p->elements < 2 ||
+			    p->element[1]->type != REDIS_REPLY_STRING) {
+				freeReplyObject(p);
+				goto out;
+			}
+			snprintf(need, sizeof need, "%s", p->element[1]->str);
+			freeReplyObject(p);
+		}
+		if (!minid[0] || compare_ids(need, minid) < 0)
+			snprintf(minid, sizeof minid, "%s", need);
+	}
+	if (minid[0]) {
+		redisReply *t = redisCommand(d->redis, "XTRIM %s MINID ~ %s", d->cfg->stream, minid);
+		freeReplyObject(t);
+	}
+out:
+	freeReplyObject(groups);
+}
+
 static int process_batch(struct drainer *d, const redisReply *entries)
 {
 	struct counts batch = {0};
@@ -332,6 +395,8 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	}
 	free(argv);
 	free(argvlen);
+	if (status == EX_OK && !d->opt->keep)
+		trim_read_entries(d);
 	/* Committed rows count even when the ack failed: a re-delivery finds them duplicates. */
 	d->total.stored += batch.stored;
 	d->total.duplicates += batch.duplicates;
@@ -488,13 +553,15 @@ static void sleep_ms(long long ms)
 
 static const char usage[] =
 	"usage: linkreport drain [--group G] [--consumer NAME] [--count N] [--block-ms MS]\n"
-	"         [--claim-idle-ms MS] [--once]\n"
+	"         [--claim-idle-ms MS] [--once] [--keep]\n"
 	"  --group G           consumer group (default linkreport)\n"
 	"  --consumer NAME     consumer name (default HOSTNAME-PID); keep it stable per worker\n"
 	"  --count N           entries per batch and transaction (default 500)\n"
 	"  --block-ms MS       how long one read waits for new entries (default 5000)\n"
 	"  --claim-idle-ms MS  take over other consumers' entries pending longer (default 60000)\n"
 	"  --once              drain what is there, print a summary and exit\n"
+	"  --keep              never trim the stream (default: after each batch, entries every\n"
+	"                      group on the stream has read and acknowledged are trimmed)\n"
 	"Without --once runs until SIGTERM/SIGINT, retrying with backoff when PostgreSQL or\n"
 	"Redis fails.\n";
 
@@ -540,6 +607,7 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		{"block-ms", required_argument, NULL, 'b'},
 		{"claim-idle-ms", required_argument, NULL, 'i'},
 		{"once", no_argument, NULL, 'o'},
+		{"keep", no_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -570,6 +638,7 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 				return EX_USAGE;
 			break;
 		case 'o': opt.once = true; break;
+		case 'k': opt.keep = true; break;
 		case 'I':
 			if (!schedule) {
 				lr_err("%s: unknown option '--interval' (see --help)", who);
