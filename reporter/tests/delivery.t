@@ -165,8 +165,12 @@ clear_mails($maildir);
 psql("INSERT INTO report_runs (company_id, frequency, period_start, period_end, send_at, next_attempt_at) VALUES ('lk', 'daily', '2024-06-30', '2024-06-30', '2024-07-01 10:00Z', '2024-07-01 10:00Z')");
 my ($po, $pe) = ('', '');
 my $holder = IPC::Run::start(['psql', '-X', '-q', '-d', $ENV{LINKREPORT_DB}, '-c',
-    "BEGIN; SELECT 1 FROM report_runs WHERE company_id = 'lk' FOR NO KEY UPDATE; SELECT pg_sleep(3); ROLLBACK;"], \(my $pin = ''), \$po, \$pe);
-sleep 1;
+    "BEGIN; SELECT 1 FROM report_runs WHERE company_id = 'lk' FOR NO KEY UPDATE; SELECT pg_sleep(5); ROLLBACK;"], \(my $pin = ''), \$po, \$pe);
+# the holder has the row once it sleeps; a loaded machine may take a while to get there
+for (1 .. 100) {
+    last if psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' AND wait_event = 'PgSleep'") eq '1';
+    select(undef, undef, undef, 0.1);
+}
 ($rc, $out) = tick('2024-07-01T10:05:00Z');
 is($out, "schedule: 0 due, 0 sent, 0 failed\n", 'locked run skipped (SKIP LOCKED), not sent twice');
 $holder->finish;
