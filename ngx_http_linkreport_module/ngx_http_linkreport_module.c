@@ -41,6 +41,8 @@ static char *ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_linkreport_redirect_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_linkreport_resolver(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_linkreport_geoip_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_linkreport_check_key(ngx_conf_t *cf, void *post, void *data);
@@ -111,6 +113,13 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_linkreport_main_conf_t, max_inflight),
+      NULL },
+
+    { ngx_string("linkreport_resolver"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_linkreport_resolver,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("linkreport_redis_password"),
@@ -446,6 +455,13 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (lmcf->redis_resolve && lmcf->resolver == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis host \"%V\" is a name: set \"linkreport_resolver\" "
+                           "so that it is resolved without blocking", &lmcf->redis_host);
+        return NGX_CONF_ERROR;
+    }
+
     /* regexes are compiled once per configuration, before workers fork */
     lmcf->ua = lr_ua_load((char *) lmcf->ua_regexes.data, err, sizeof(err), &skipped);
     if (lmcf->ua == NULL) {
@@ -571,9 +587,48 @@ ngx_http_linkreport_redirect_status(ngx_conf_t *cf, ngx_command_t *cmd, void *co
 }
 
 
+static ngx_flag_t
+ngx_http_linkreport_valid_host(ngx_str_t *host)
+{
+    u_char  *p;
+
+    for (p = host->data; p < host->data + host->len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return host->len > 0 && host->len < 254;
+}
+
+
+static char *
+ngx_http_linkreport_resolver(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_linkreport_main_conf_t *lmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (lmcf->resolver) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lmcf->resolver = ngx_resolver_create(cf, &value[1], cf->args->nelts - 1);
+    if (lmcf->resolver == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /*
- * "ip:port", "[ipv6]:port" or "unix:/path". Host names are refused on purpose:
- * hiredis would resolve them with a blocking getaddrinfo() inside the worker.
+ * "ip:port", "[ipv6]:port", "name:port" or "unix:/path". A name is resolved with
+ * linkreport_resolver: hiredis would call a blocking getaddrinfo() inside the worker.
  */
 static char *
 ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -637,7 +692,11 @@ ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
     } else if (ngx_inet_addr(host.data, host.len) == INADDR_NONE) {
-        goto invalid;
+        /* a host name: resolved by linkreport_resolver, checked once all is read */
+        if (!ngx_http_linkreport_valid_host(&host)) {
+            goto invalid;
+        }
+        lmcf->redis_resolve = 1;
     }
 
     lmcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
@@ -655,10 +714,9 @@ ngx_http_linkreport_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid redis address \"%V\": expected an IP address and "
-                       "port such as \"127.0.0.1:6379\" or \"[::1]:6379\", or "
-                       "\"unix:/path/to/redis.sock\" (host names are not resolved)",
-                       &value[1]);
+                       "invalid redis address \"%V\": expected host and port such as "
+                       "\"127.0.0.1:6379\", \"[::1]:6379\" or \"redis.internal:6379\", "
+                       "or \"unix:/path/to/redis.sock\"", &value[1]);
     return NGX_CONF_ERROR;
 }
 

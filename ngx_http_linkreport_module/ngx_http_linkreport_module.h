@@ -45,6 +45,8 @@ typedef struct {
     ngx_str_t                     redis_addr;    /* as configured, for messages */
     ngx_str_t                     redis_host;    /* IP address, or a unix socket path */
     in_port_t                     redis_port;    /* 0 for a unix socket */
+    ngx_flag_t                    redis_resolve; /* redis_host is a name to resolve */
+    ngx_resolver_t               *resolver;
     ngx_msec_t                    redis_timeout;
     ngx_str_t                     redis_password;   /* never logged */
     ngx_uint_t                    redis_db;

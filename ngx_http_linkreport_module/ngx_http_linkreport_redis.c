@@ -28,6 +28,7 @@ struct ngx_http_linkreport_redis_s {
     ngx_msec_t                        retry_delay;
     ngx_log_t                        *log;
     ngx_http_linkreport_main_conf_t  *conf;
+    ngx_resolver_ctx_t               *resolving;       /* host name being resolved */
     ngx_uint_t                        setup_pending;   /* AUTH/SELECT unanswered */
     unsigned                          setup_failed:1;
     unsigned                          connected:1;
@@ -310,7 +311,7 @@ ngx_http_linkreport_redis_connect_timeout(ngx_event_t *ev)
 
 
 static void
-ngx_http_linkreport_redis_connect(ngx_http_linkreport_redis_t *rd)
+ngx_http_linkreport_redis_connect_to(ngx_http_linkreport_redis_t *rd, char *host)
 {
     ngx_http_linkreport_main_conf_t  *lmcf = rd->conf;
     redisAsyncContext                *ac;
@@ -320,11 +321,10 @@ ngx_http_linkreport_redis_connect(ngx_http_linkreport_redis_t *rd)
         return;
     }
 
-    /* both are NUL-terminated copies made at configuration time */
     if (lmcf->redis_port) {
-        ac = redisAsyncConnect((char *) lmcf->redis_host.data, lmcf->redis_port);
+        ac = redisAsyncConnect(host, lmcf->redis_port);
     } else {
-        ac = redisAsyncConnectUnix((char *) lmcf->redis_host.data);
+        ac = redisAsyncConnectUnix(host);
     }
 
     if (ac == NULL) {
@@ -373,6 +373,80 @@ ngx_http_linkreport_redis_connect(ngx_http_linkreport_redis_t *rd)
     redisAsyncSetConnectCallback(ac, ngx_http_linkreport_redis_on_connect);
 
     ngx_add_timer(&rd->connect_timer, lmcf->redis_timeout);
+}
+
+
+/* a host name is resolved with nginx's own asynchronous resolver, never getaddrinfo() */
+static void
+ngx_http_linkreport_redis_resolved(ngx_resolver_ctx_t *ctx)
+{
+    ngx_http_linkreport_redis_t  *rd = ctx->data;
+
+    u_char                        text[NGX_SOCKADDR_STRLEN + 1];
+    size_t                        len;
+    ngx_uint_t                    i;
+
+    rd->resolving = NULL;
+
+    if (ctx->state || ctx->naddrs == 0) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "linkreport: redis: cannot resolve \"%V\": %s",
+                      &ctx->name, ctx->state ? ngx_resolver_strerror(ctx->state)
+                                             : "no address");
+        ngx_resolve_name_done(ctx);
+        ngx_http_linkreport_redis_schedule_retry(rd);
+        return;
+    }
+
+    /* several addresses: any one, so that workers spread over them */
+    i = ngx_random() % ctx->naddrs;
+    len = ngx_sock_ntop(ctx->addrs[i].sockaddr, ctx->addrs[i].socklen, text,
+                        NGX_SOCKADDR_STRLEN, 0);
+    text[len] = '\0';
+
+    ngx_resolve_name_done(ctx);
+
+    ngx_http_linkreport_redis_connect_to(rd, (char *) text);
+}
+
+
+static void
+ngx_http_linkreport_redis_connect(ngx_http_linkreport_redis_t *rd)
+{
+    ngx_resolver_ctx_t               *ctx;
+    ngx_http_linkreport_main_conf_t  *lmcf = rd->conf;
+
+    if (rd->stopping || rd->ac || rd->resolving) {
+        return;
+    }
+
+    if (!lmcf->redis_resolve) {
+        /* an IP address or a socket path, NUL-terminated at configuration time */
+        ngx_http_linkreport_redis_connect_to(rd, (char *) lmcf->redis_host.data);
+        return;
+    }
+
+    ctx = ngx_resolve_start(lmcf->resolver, NULL);
+    if (ctx == NULL || ctx == NGX_NO_RESOLVER) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "linkreport: redis: cannot start resolving \"%V\"",
+                      &lmcf->redis_host);
+        ngx_http_linkreport_redis_schedule_retry(rd);
+        return;
+    }
+
+    ctx->name = lmcf->redis_host;
+    ctx->handler = ngx_http_linkreport_redis_resolved;
+    ctx->data = rd;
+    ctx->timeout = lmcf->redis_timeout;
+    ctx->cancelable = 1;
+
+    rd->resolving = ctx;
+
+    if (ngx_resolve_name(ctx) != NGX_OK) {
+        rd->resolving = NULL;
+        ngx_http_linkreport_redis_schedule_retry(rd);
+    }
 }
 
 
@@ -481,6 +555,11 @@ ngx_http_linkreport_redis_stop(ngx_http_linkreport_redis_t *rd)
 
     if (rd->retry_timer.timer_set) {
         ngx_del_timer(&rd->retry_timer);
+    }
+
+    if (rd->resolving) {
+        ngx_resolve_name_done(rd->resolving);
+        rd->resolving = NULL;
     }
 
     if (rd->ac) {

@@ -78,7 +78,9 @@ bool lr_smtp_send(const struct lr_smtp *smtp, const char *from, const char *rcpt
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
 		const char *detail = *errbuf ? errbuf : curl_easy_strerror(rc);
 		size_t len = strcspn(detail, "\r\n");
-		if (code)
+		/* Only a refusal (4xx/5xx) is the server's answer; after a positive reply (e.g.
+		 * 220 to STARTTLS, then a certificate the client rejects) the failure is ours. */
+		if (code >= 400)
 			snprintf(err, err_size, "SMTP %ld: %.*s", code, (int)len, detail);
 		else
 			snprintf(err, err_size, "%.*s", (int)len, detail);

@@ -3,11 +3,12 @@
 # Same nginx binary, same worker count (2) and the same wrk load for every scenario:
 #   (a) plain "return 302"                 nginx's own limit
 #   (b) "return 302" + an access log line  a log-based tracker's cost
-#   (c) our module, agents from uap-core's corpus (repeats: the per-worker UA cache hits)
-#   (e) our module, every request a new user agent (no cache hit at all)
+#   (c) our module, links in the shared-memory cache, agents from uap-core's corpus
+#       (repeats: the per-worker UA cache hits), addresses varied
+#   (d) our module, every code a link cache miss (a Redis lookup per tap)
+#   (e) our module, links cached, every request a new user agent (no UA cache hit)
 # Every module scenario taps real links in a local Redis and sends its click records
-# there; afterwards the stream must hold exactly one record per 302 answered.
-# The shared-memory link cache of the edge issue will add the "cache miss" scenario.
+# there; afterwards the stream must hold exactly one record per request nginx handled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -35,6 +36,12 @@ grep -h "user_agent_string:" /usr/share/uap-core/tests/test_ua.yaml /usr/share/u
   | grep -v '^$' | sort -u > "$out/agents.txt"
 
 redis=(redis-cli -p "$LR_REDIS_PORT")
+# links for the miss scenario: more than wrk can tap in one run
+misses=${BENCH_MISS_LINKS:-400000}
+awk -v n="$misses" 'BEGIN { for (i = 0; i < n; i++)
+  printf "HSET linkreport:link:m%d long_url https://example.com/m/%d short_url http://klr.bz/m%d txtly_id %d company_id Zbench created_on 1700000000\n", i, i, i, i }' \
+  | "${redis[@]}" --pipe >/dev/null
+
 paths=""
 for i in $(seq 1 20); do
   "${redis[@]}" HSET "linkreport:link:bench$i" long_url "https://example.com/offer/$i?utm=sms" \
@@ -55,6 +62,7 @@ http {
     linkreport_redis    127.0.0.1:$LR_REDIS_PORT;
     linkreport_geoip_db $root/.deps/geoip/GeoLite2-City.mmdb;
     linkreport_ua_cache 4096;   # holds every corpus agent: scenario (c) hits, (e) never
+    linkreport_cache    zone=links:64m ttl=60s;
     set_real_ip_from    127.0.0.1;
     real_ip_header      X-Forwarded-For;
     server { listen 127.0.0.1:$port;           location / { return 302 https://example.com/offer; } }
@@ -69,6 +77,7 @@ NGINX
 sleep 0.5
 
 declare -A rps
+rss_after_scenario=""
 scenario() {   # scenario KEY TITLE PORT MODE
   local key=$1 title=$2 p=$3 mode=$4 log="$out/wrk-$1.txt"
   LR_AGENTS="$out/agents.txt" LR_MODE="$mode" LR_PATHS="$paths" \
@@ -81,22 +90,34 @@ scenario() {   # scenario KEY TITLE PORT MODE
   printf '(%s) %-58s %10s req/s  p50 %-8s p99 %-8s (%s requests%s)\n' "$key" "$title" "${rps[$key]}" "$p50" "$p99" "$n" \
     "${bad:+, $bad not 2xx/3xx}"
   echo "$n" > "$out/requests-$key"
+  [ "$key" = a ] || [ "$key" = b ] || rss_after_scenario+=" ($key) $(workers_rss) KiB"
 }
 
 echo "== bench-edge: 2 nginx workers, wrk -t2 -c$conns -d$duration, loopback"
 scenario a 'plain "return 302"' "$port" corpus
 scenario b '"return 302" + access log line' "$((port + 1))" corpus
 handled() { curl -s "http://127.0.0.1:$((port + 3))/" | awk 'NR == 3 {print $3}'; }
+workers_rss() {   # total resident memory of the nginx workers, in KiB
+  local total=0 pid
+  for pid in $(pgrep -P "$(cat "$run/nginx/nginx.pid")"); do
+    total=$((total + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")))
+  done
+  echo "$total"
+}
+rss_before=$(workers_rss)
 before=$("${redis[@]}" XLEN linkreport:clicks)
 handled_before=$(handled)
-scenario c 'module: Redis lookup, corpus agents (UA cache hits)' "$((port + 2))" corpus
-scenario e 'module: Redis lookup, every agent new' "$((port + 2))" unique
+scenario c 'module: links cached, corpus agents (UA cache hits)' "$((port + 2))" corpus
+scenario d 'module: every code a cache miss (Redis lookup)' "$((port + 2))" misses
+scenario e 'module: links cached, every agent new' "$((port + 2))" unique
 sleep 1
 after=$("${redis[@]}" XLEN linkreport:clicks)
 made=$(( $(handled) - handled_before - 1 ))   # less the status request itself
+rss_after=$(workers_rss)
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
-echo "ratios: (c)/(a) $(ratio "${rps[c]}" "${rps[a]}")   (c)/(b) $(ratio "${rps[c]}" "${rps[b]}")   (e)/(a) $(ratio "${rps[e]}" "${rps[a]}")"
+echo "ratios: (c)/(a) $(ratio "${rps[c]}" "${rps[a]}") [target 0.8]   (c)/(b) $(ratio "${rps[c]}" "${rps[b]}") [target 1]   (d)/(a) $(ratio "${rps[d]}" "${rps[a]}") [target 0.4]   (e)/(a) $(ratio "${rps[e]}" "${rps[a]}") [target 0.5]"
 echo "click records: $((after - before)) in the stream for $made module requests handled by nginx"
+echo "worker memory (2 workers, resident; bounded caches fill first): before ${rss_before} KiB, after each module scenario:${rss_after_scenario}"
 grep -E "\[(alert|crit|emerg)\]|exited on signal" "$run/nginx/logs/error.log" && { echo "bench-edge: nginx reported errors"; exit 1; }
 [ "$((after - before))" -eq "$made" ] || { echo "bench-edge: click records and requests differ"; exit 1; }

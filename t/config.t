@@ -10,14 +10,14 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a Redis host name is refused: it would need a blocking DNS lookup
+=== TEST 1: a malformed Redis address is refused
 --- http_config
-    linkreport_redis redis.example:6379;
+    linkreport_redis redis_host!:6379;
 --- config
     location / { linkreport; }
 --- must_die
 --- error_log
-invalid redis address "redis.example:6379": expected an IP address and port
+invalid redis address "redis_host!:6379": expected host and port
 
 
 

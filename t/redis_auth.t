@@ -32,7 +32,8 @@ __DATA__
 --- config
     location / { linkreport; }
 --- init
-Time::HiRes::sleep(0.2);
+# the connection is set up (connect, AUTH, SELECT) before the first tap
+Time::HiRes::sleep($ENV{TEST_NGINX_USE_VALGRIND} ? 3 : 0.3);
 --- request
 GET /au
 --- error_code: 302

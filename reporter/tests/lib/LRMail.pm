@@ -25,17 +25,28 @@ sub free_port {
     return $port;
 }
 
-# Starts a sink; returns (port, folder).
+# Starts a sink; returns (port, folder). Options (each turns on lr_smtp_sink.py's own
+# server, see there): starttls => [cert, key], smtps => [cert, key], auth => 'user:password',
+# auth_only => 'PLAIN' or 'LOGIN'.
 sub start_smtp {
+    my (%opt) = @_;
     my $dir = tempdir(CLEANUP => 1);
     my $port = free_port();
+    my @cmd = ('/usr/bin/python3', '-m', 'aiosmtpd', '-n', '-l', "127.0.0.1:$port", '-c',
+               'lr_smtp_sink.Save', $dir);
+    if (%opt) {
+        @cmd = ('/usr/bin/python3', "$lib/lr_smtp_sink.py", '--listen', "127.0.0.1:$port",
+                ($opt{starttls} ? ('--starttls', @{$opt{starttls}}) : ()),
+                ($opt{smtps} ? ('--smtps', @{$opt{smtps}}) : ()),
+                ($opt{auth} ? ('--auth', $opt{auth}) : ()),
+                ($opt{auth_only} ? ('--auth-only', $opt{auth_only}) : ()), $dir);
+    }
     local $ENV{PYTHONPATH} = $lib;
     my $pid = fork // die "fork: $!";
     if (!$pid) {
         open STDOUT, '>', "$dir.log";
         open STDERR, '>&', \*STDOUT;
-        exec '/usr/bin/python3', '-m', 'aiosmtpd', '-n', '-l', "127.0.0.1:$port", '-c',
-             'lr_smtp_sink.Save', $dir;
+        exec @cmd;
         exit 127;
     }
     push @servers, $pid;
