@@ -3,7 +3,9 @@
 --   LR_AGENTS  file of user agents, one a line
 --   LR_MODE    "corpus": agents cycle through the file (the per-worker cache sees
 --              repeats); "unique": every request's agent is new (a counter appended)
---   LR_PATHS   space-separated paths to tap
+--              "misses": every request taps a link not tapped before (/m0, /m1, ...),
+--              so the link cache never has it
+--   LR_PATHS   space-separated paths to tap (corpus and unique modes)
 local agents, paths = {}, {}
 local mode = os.getenv("LR_MODE") or "corpus"
 for line in io.lines(os.getenv("LR_AGENTS")) do agents[#agents + 1] = line end
@@ -21,5 +23,7 @@ function request()
   local ua = agents[(n % #agents) + 1]
   if mode == "unique" then ua = ua .. " lr/" .. thread_id .. "." .. n end
   local ip = string.format("%d.%d.%d.%d", 81 + (n % 100), (n * 7) % 256, (n * 13) % 256, 1 + n % 250)
-  return wrk.format("GET", paths[(n % #paths) + 1], { ["User-Agent"] = ua, ["X-Forwarded-For"] = ip })
+  local path = paths[(n % #paths) + 1]
+  if mode == "misses" then path = string.format("/m%d", n * 2 + thread_id - 1) end
+  return wrk.format("GET", path, { ["User-Agent"] = ua, ["X-Forwarded-For"] = ip })
 end
