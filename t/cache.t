@@ -32,15 +32,6 @@ sub hmget_calls {
     return $stats // 0;
 }
 
-# "--- between eval [CODE, ...]": Perl run after request i, before request i + 1
-add_response_body_check(sub {
-    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
-    return if $dry_run || !defined $block->between;
-    my $code = $block->between->[$req_idx];
-    return unless $code;
-    eval $code;
-    die "between: $@" if $@;
-});
 
 add_block_preprocessor(sub {
     my $block = shift;

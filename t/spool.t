@@ -54,14 +54,6 @@ sub stream_click_ids {
     return @ids;
 }
 
-add_response_body_check(sub {
-    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
-    return if $dry_run || !defined $block->between;
-    my $code = $block->between->[$req_idx];
-    return unless $code;
-    eval $code;
-    die "between: $@" if $@;
-});
 
 add_block_preprocessor(sub {
     my $block = shift;

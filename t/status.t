@@ -7,14 +7,6 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-# "--- between eval [CODE, ...]": Perl run after request i, before request i + 1
-add_response_body_check(sub {
-    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
-    return if $dry_run || !defined $block->between;
-    my $code = $block->between->[$req_idx];
-    eval $code if $code;
-    die "between: $@" if $@;
-});
 
 run_tests();
 

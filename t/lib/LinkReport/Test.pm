@@ -8,6 +8,7 @@ package LinkReport::Test;
 #   --- click eval       { field => 'exact' or qr/regex/, ... }     the one entry expected
 #   --- no_click                                                     no entry may appear
 #   --- no_linkreport_defaults       the block's http_config is all the module gets
+#   --- between eval     [CODE, ...]   Perl run after request i, before request i + 1
 #
 # Environment: LR_REDIS_PORT (the test Redis), LINKREPORT_MODULE (the .so under test).
 
@@ -104,6 +105,7 @@ sub block_stream {
 sub import {
     Test::Nginx::Socket::no_root_location();
     Test::Nginx::Socket::add_block_preprocessor(\&_preprocess);
+    Test::Nginx::Socket::add_response_body_check(\&_between);
     Test::Nginx::Socket::add_response_body_check(\&_check_click);
     __PACKAGE__->export_to_level(1, @_);
 }
@@ -139,6 +141,15 @@ sub _preprocess {
             redis_cmd('HSET', $key, %{ $links->{$code} });
         }
     }
+}
+
+sub _between {
+    my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
+    return if $dry_run || !defined $block->between;
+    my $code = $block->between->[$req_idx];
+    return unless $code;
+    eval "package main; $code";
+    die "between: $@" if $@;
 }
 
 sub _check_click {
