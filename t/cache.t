@@ -1,6 +1,6 @@
 # The shared-memory link cache: hits without Redis, changes seen within the ttl,
 # unknown codes cached (a scan does not hammer Redis), stale entries served while Redis
-# is down, and a full zone evicting its least recently used entries.
+# is down or too slow, and a full zone evicting its least recently used entries.
 use Test::Nginx::Socket 'no_plan';
 use lib 't/lib';
 use LinkReport::Test;
@@ -21,6 +21,7 @@ sub own_redis_start {
 }
 sub own_redis { my $cmd = join ' ', map { "'$_'" } @_; `redis-cli -p $Port $cmd` }
 sub own_redis_stop { system("redis-cli -p $Port shutdown nosave >/dev/null 2>&1") }
+sub own_redis_pid { open my $f, '<', "$Run/redis.pid" or die $!; my $pid = <$f>; chomp $pid; $pid }
 own_redis_start();
 END { own_redis_stop(); system("rm -rf $Run") }
 
@@ -157,3 +158,25 @@ for my $i (1 .. 60) {
 [ (302) x 62 ]
 --- response_headers eval
 [ ("X-Cache: MISS") x 60, "X-Cache: HIT", "X-Cache: MISS" ]
+
+
+
+=== TEST 7: a slow Redis (stopped with SIGSTOP): the lookup times out and the stale entry answers; Redis resumes, lookups resume
+--- http_config eval
+"linkreport_redis 127.0.0.1:$main::Port;
+ linkreport_redis_timeout 300ms;
+ linkreport_stream t:clicks:cache;
+ linkreport_cache zone=links:1m ttl=1s;"
+--- init
+main::own_redis('HSET', 'linkreport:link:slow', %$main::Link);
+--- request eval
+["GET /slow", "GET /slow", "GET /slow"]
+--- between eval
+[
+  "Time::HiRes::sleep(1.2); kill 'STOP', main::own_redis_pid()",
+  "kill 'CONT', main::own_redis_pid(); Time::HiRes::sleep(0.5)",
+]
+--- error_code eval
+[302, 302, 302]
+--- response_headers eval
+["X-Cache: MISS", "X-Cache: STALE", "X-Cache: EXPIRED"]

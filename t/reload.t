@@ -73,12 +73,22 @@ cmp_ok($redirects, '>', 1000, "load ran through three reloads ($redirects redire
 is($others, 0, 'every request was redirected');
 is($records, $redirects, 'one click record per redirect, none lost to the reloads');
 
+# many reloads leave exactly one Redis connection per live worker, no socket behind
+my $clients = sub { scalar grep { /cmd=/ } split /\n/, redis_cmd('CLIENT', 'LIST') };
+my $before = $clients->();
+for (1 .. 10) {
+    kill 'HUP', $master;
+    sleep 0.3;
+}
+sleep 2;
+is($clients->(), $before, 'ten more reloads: as many Redis connections as before');
+
 kill 'QUIT', $master;
 for (1 .. 50) { last unless kill 0, $master; sleep 0.1 }
 ok(!kill(0, $master), 'nginx quit');
 
 my $log = do { open my $f, '<', "$dir/logs/error.log" or die $!; local $/; <$f> };
-my @bad = grep { /\[(alert|crit|emerg)\]|may be lost|not stored|exited on signal/ } split /\n/, $log;
+my @bad = grep { /\[(alert|crit|emerg)\]|may be lost|not stored|lost|exited on signal|open socket/ } split /\n/, $log;
 is(join("\n", @bad), '', 'no alert, no lost record, no crash in the error log');
 
 done_testing();
