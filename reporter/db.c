@@ -66,7 +66,11 @@ int lr_db_fail(const char *who, PGconn *conn, PGresult *res)
 	}
 	size_t len = strcspn(msg, "\n");
 	bool gone = PQstatus(conn) != CONNECTION_OK;
-	lr_err("%s: PostgreSQL %s: %.*s", who, gone ? "connection lost" : "error", (int)len, msg);
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	/* 42P01, undefined table: the schema is missing or old, which migrate fixes */
+	bool unmigrated = state && strcmp(state, "42P01") == 0;
+	lr_err("%s: PostgreSQL %s: %.*s%s", who, gone ? "connection lost" : "error", (int)len, msg,
+	       unmigrated ? " (run 'linkreport migrate')" : "");
 	PQclear(res);
 	return gone ? EX_UNAVAILABLE : EX_SOFTWARE;
 }

@@ -1,5 +1,7 @@
 #include "redis_conn.h"
 
+#include <stdbool.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +21,22 @@ redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 	} else {
 		const char *colon = strrchr(addr, ':');
 		long long port;
-		if (!colon || colon == addr || !lr_parse_uint(colon + 1, strlen(colon + 1), 65535, &port) ||
-		    port == 0) {
-			lr_err("%s: LINKREPORT_REDIS/--redis must be host:port or unix:/path, not '%s'", who,
-			       addr);
+		size_t host_len = colon ? (size_t)(colon - addr) : 0;
+		bool bracketed = addr[0] == '[' && host_len > 2 && addr[host_len - 1] == ']';
+		/* host names, IPv4 and [IPv6] only: "redis://user:secret@host" must not be
+		 * taken for a host, nor echoed, since it may carry a password */
+		size_t bad = bracketed ? strspn(addr + 1, "0123456789abcdefABCDEF:.") != host_len - 2
+				       : strspn(addr, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						      "0123456789.-") != host_len;
+		if (!colon || colon == addr || bad ||
+		    !lr_parse_uint(colon + 1, strlen(colon + 1), 65535, &port) || port == 0) {
+			lr_err("%s: LINKREPORT_REDIS/--redis must be host:port, [ipv6]:port or "
+			       "unix:/path (a redis:// URL is not accepted; the value is not shown, "
+			       "it may hold a password)", who);
 			*status = EX_USAGE;
 			return NULL;
 		}
-		size_t host_len = (size_t)(colon - addr);
-		if (addr[0] == '[' && host_len > 2 && addr[host_len - 1] == ']') {
+		if (bracketed) {
 			addr++;
 			host_len -= 2;
 		}

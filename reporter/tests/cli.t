@@ -69,7 +69,10 @@ like($err, qr/^linkreport: link create: cannot connect to Redis at 127\.0\.0\.1:
 is($rc, 69, 'unreachable Redis: drain --once exits 69');
 ($rc, $out, $err) = lr('drain', '--once', '--redis', 'nonsense');
 is($rc, 64, 'malformed Redis address exits 64');
-like($err, qr/must be host:port or unix:\/path/, 'malformed Redis address message');
+like($err, qr/must be host:port, \[ipv6\]:port or unix:\/path/, 'malformed Redis address message');
+($rc, $out, $err) = lr('drain', '--once', '--redis', 'redis://:S3cretPW@127.0.0.1:6379');
+is($rc, 64, 'a redis:// URL is refused');
+unlike($err, qr/S3cretPW/, 'and the password in it is not echoed');
 
 # Date checks happen before any connection.
 for my $case (['2024-02-30', '2024-03-01', qr/--from must be a date/],
