@@ -11,8 +11,6 @@
 #define NGX_HTTP_LINKREPORT_LONG_URL_MAX  8192
 
 
-
-
 static ngx_str_t  ngx_http_linkreport_cache_control = ngx_string("private, no-store");
 static ngx_str_t  ngx_http_linkreport_allow = ngx_string("GET, HEAD");
 
@@ -48,19 +46,19 @@ ngx_http_linkreport_parse_path(ngx_http_request_t *r, ngx_str_t *code,
     p = r->uri.data;
     end = r->uri.data + r->uri.len;
 
-    /* under "location /l/ { linkreport; }" the code is what follows /l/ */
+    /*
+     * the code is what follows the location's prefix ("/l/QS6" under "location /l/" or
+     * "location /l"); the configuration allows prefix locations only
+     */
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-#if (NGX_PCRE)
-    if (clcf->regex == NULL)
-#endif
+    if (r->uri.len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
     {
-        if (!clcf->exact_match && clcf->name.len > 0
-            && clcf->name.data[clcf->name.len - 1] == '/'
-            && r->uri.len >= clcf->name.len
-            && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-        {
-            p += clcf->name.len - 1;
+        p += clcf->name.len;
+
+        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
+            p--;
         }
     }
 

@@ -307,3 +307,15 @@ GET /p/QS6
 --- response_headers
 Location: https://example.com/offer?x=1
 Cache-Control: private, no-store
+
+
+
+=== TEST 21: under a prefix without a trailing slash, the code still follows it
+--- links eval
+{ QS6 => $main::Link }
+--- config
+    location /l { linkreport; }
+--- pipelined_requests eval
+["GET /l/QS6", "GET /lQS6", "GET /l"]
+--- error_code eval
+[302, 404, 404]
