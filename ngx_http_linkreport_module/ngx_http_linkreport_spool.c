@@ -20,8 +20,6 @@
 #define NGX_HTTP_LINKREPORT_TICK_BUSY      10
 
 
-typedef struct ngx_http_linkreport_spool_s  ngx_http_linkreport_spool_t;
-
 struct ngx_http_linkreport_spool_s {
     ngx_http_linkreport_main_conf_t  *lmcf;
     ngx_log_t                        *log;
