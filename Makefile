@@ -6,7 +6,7 @@ BUILD := $(CURDIR)/build
 MODULE_SO := $(BUILD)/nginx/objs/ngx_http_linkreport_module.so
 MODULE_SRCS := config $(wildcard ngx_http_linkreport_module/*.c ngx_http_linkreport_module/*.h)
 
-.PHONY: all deps module reporter test demo bench-ua bench-edge clean
+.PHONY: all deps module reporter test demo bench-ua bench-edge bench-drain clean
 
 all: module reporter
 
@@ -44,6 +44,9 @@ bench-ua: deps
 
 bench-edge: deps all
 	bash scripts/bench-edge.sh
+
+bench-drain: deps reporter
+	bash scripts/bench-drain.sh
 
 clean:
 	rm -rf $(BUILD)
