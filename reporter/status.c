@@ -1,15 +1,26 @@
-/* status: the outcome of every report run and delivery. */
+/* status: the outcome of every report run and delivery; with --drain, the drain's. */
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "db.h"
+#include "redis_conn.h"
 #include "util.h"
 #include "validate.h"
 
 static const char usage[] =
 	"usage: linkreport status [--company ID] [--limit N]\n"
+	"       linkreport status --drain\n"
+	"--drain: the click stream and its drain, one fact a line (tab-separated):\n"
+	"  stream NAME length N\n"
+	"  group NAME consumers N pending N lag N last-delivered ID\n"
+	"  consumer GROUP NAME pending N idle-ms N\n"
+	"  dead_letters N\n"
+	"  last_stored TIME (UTC, empty when nothing is stored yet)\n"
+	"Without --drain:\n"
 	"Lists report runs, newest period first, one line each (tab-separated):\n"
 	"  COMPANY FREQUENCY PERIOD_START PERIOD_END STATE ATTEMPTS ROWS SENT_AT LAST_ERROR\n"
 	"followed by one indented line per recipient:\n"
@@ -17,16 +28,100 @@ static const char usage[] =
 	"STATE: pending (due, or waiting for a retry), sent, failed (gave up after\n"
 	"LINKREPORT_SEND_MAX_ATTEMPTS), cancelled (switched off before it was sent).\n";
 
+static long long reply_field(const redisReply *map, const char *key, const char **str)
+{
+	for (size_t i = 0; map->type == REDIS_REPLY_ARRAY && i + 1 < map->elements; i += 2) {
+		const redisReply *k = map->element[i], *v = map->element[i + 1];
+		if (k->type != REDIS_REPLY_STRING || strcmp(k->str, key) != 0)
+			continue;
+		if (str)
+			*str = v->type == REDIS_REPLY_STRING ? v->str : "";
+		return v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
+	}
+	if (str)
+		*str = "";
+	return -1;
+}
+
+/* The backlog as Redis sees it (per group and consumer) and what PostgreSQL holds. */
+static int stream_status(const struct lr_config *cfg, const char *who)
+{
+	int status;
+	redisContext *redis = lr_redis_connect(cfg, who, 5000, &status);
+	if (!redis)
+		return status;
+	redisReply *len = redisCommand(redis, "XLEN %s", cfg->stream);
+	redisReply *groups = redisCommand(redis, "XINFO GROUPS %s", cfg->stream);
+	if (!len || len->type != REDIS_REPLY_INTEGER) {
+		lr_redis_report(who, "XLEN", redis, len);
+		freeReplyObject(groups);
+		redisFree(redis);
+		return EX_UNAVAILABLE;
+	}
+	printf("stream\t%s\tlength\t%lld\n", cfg->stream, len->integer);
+	freeReplyObject(len);
+	/* no group yet (nothing drained) is an error reply: simply no group lines */
+	for (size_t g = 0; groups && groups->type == REDIS_REPLY_ARRAY && g < groups->elements; g++) {
+		const redisReply *info = groups->element[g];
+		const char *name, *last;
+		reply_field(info, "name", &name);
+		reply_field(info, "last-delivered-id", &last);
+		/* lag: entries not yet read by the group; Redis cannot always tell (nil) */
+		char lag[24] = "unknown";
+		long long n = reply_field(info, "lag", NULL);
+		if (n >= 0)
+			snprintf(lag, sizeof lag, "%lld", n);
+		printf("group\t%s\tconsumers\t%lld\tpending\t%lld\tlag\t%s\tlast-delivered\t%s\n",
+		       name, reply_field(info, "consumers", NULL), reply_field(info, "pending", NULL),
+		       lag, last);
+		redisReply *consumers = redisCommand(redis, "XINFO CONSUMERS %s %s", cfg->stream, name);
+		for (size_t c = 0; consumers && consumers->type == REDIS_REPLY_ARRAY &&
+				   c < consumers->elements; c++) {
+			const char *cname;
+			reply_field(consumers->element[c], "name", &cname);
+			printf("consumer\t%s\t%s\tpending\t%lld\tidle-ms\t%lld\n", name, cname,
+			       reply_field(consumers->element[c], "pending", NULL),
+			       reply_field(consumers->element[c], "idle", NULL));
+		}
+		freeReplyObject(consumers);
+	}
+	freeReplyObject(groups);
+	redisFree(redis);
+
+	PGconn *conn = lr_db_connect(cfg, who, &status);
+	if (!conn)
+		return status;
+	const char *params[] = {cfg->stream};
+	PGresult *res = lr_db_query(
+		conn,
+		"SELECT (SELECT count(*) FROM dead_letters WHERE stream = $1),"
+		" coalesce((SELECT to_char(max(stored_at) AT TIME ZONE 'UTC',"
+		"   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM clicks), '')",
+		1, params);
+	if (!lr_db_ok(res)) {
+		status = lr_db_fail(who, conn, res);
+	} else {
+		printf("dead_letters\t%s\nlast_stored\t%s\n", PQgetvalue(res, 0, 0),
+		       PQgetvalue(res, 0, 1));
+		PQclear(res);
+		status = EX_OK;
+	}
+	PQfinish(conn);
+	return status;
+}
+
 int cmd_status(const struct lr_config *cfg, int argc, char **argv)
 {
 	const char *who = "status";
 	static const struct option options[] = {
 		{"company", required_argument, NULL, 'c'},
 		{"limit", required_argument, NULL, 'l'},
+		{"drain", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *company = NULL, *limit = "100";
+	bool stream = false;
 	long long n;
 	int opt;
 	optind = 0;
@@ -40,6 +135,7 @@ int cmd_status(const struct lr_config *cfg, int argc, char **argv)
 			}
 			limit = optarg;
 			break;
+		case 's': stream = true; break;
 		case 'h': fputs(usage, stdout); return EX_OK;
 		default: return EX_USAGE;
 		}
@@ -47,6 +143,8 @@ int cmd_status(const struct lr_config *cfg, int argc, char **argv)
 	int status = lr_no_operands(who, argc, argv);
 	if (status)
 		return status;
+	if (stream)
+		return stream_status(cfg, who);
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		return status;
