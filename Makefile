@@ -6,7 +6,7 @@ BUILD := $(CURDIR)/build
 MODULE_SO := $(BUILD)/nginx/objs/ngx_http_linkreport_module.so
 MODULE_SRCS := config $(wildcard ngx_http_linkreport_module/*.c ngx_http_linkreport_module/*.h)
 
-.PHONY: all deps module reporter test demo bench-ua bench-edge bench-drain clean
+.PHONY: all deps module reporter test demo bench-ua bench-edge bench-drain docker-test clean
 
 all: module reporter
 
@@ -47,6 +47,11 @@ bench-edge: deps all
 
 bench-drain: deps reporter
 	bash scripts/bench-drain.sh
+
+# Deployment smoke test (not part of `make test`): builds the Docker images and runs the
+# compose file on loopback; installs Docker from Debian and starts dockerd if needed.
+docker-test:
+	bash scripts/docker-test.sh
 
 clean:
 	rm -rf $(BUILD)
