@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "record.h"
 #include "redis_conn.h"
 #include "schedule.h"
 #include "util.h"
@@ -202,10 +203,13 @@ static char *entry_as_json(const redisReply *fields)
 struct entry_values {
 	const char *v[N_FIELDS];
 	char *owned[N_FIELDS];
+	char *record; /* a version-2 record's values, split in place */
 };
 
 static void free_values(struct entry_values *e)
 {
+	free(e->record);
+	e->record = NULL;
 	for (int f = 0; f < N_FIELDS; f++) {
 		free(e->owned[f]);
 		e->owned[f] = NULL;
@@ -220,7 +224,43 @@ static void drop_value(struct entry_values *e, int f)
 	e->v[f] = NULL;
 }
 
-/* Fills e (which must start empty) and returns NULL, or the reason to dead-letter. */
+static void set_value(struct entry_values *e, int f, const char *value, size_t len)
+{
+	drop_value(e, f); /* a repeated field: the last one wins */
+	if (lr_utf8_valid(value, len))
+		e->v[f] = value;
+	else
+		e->v[f] = e->owned[f] = sanitized_copy(value, len);
+}
+
+/* The values of a version-2 record, in the contract's order. */
+static const enum field record_order[N_FIELDS] = {
+	F_CLICK_ID, F_CODE, F_RECIPIENT, F_SHORT_URL, F_TXTLY_ID, F_MOBILE_NUMBER, F_CLIENT_IP,
+	F_BROWSER, F_PLATFORM, F_PLATFORM_VERSION, F_ENGINE, F_COUNTRY, F_CITY, F_VISITED_ON,
+	F_DEVICE_TYPE, F_CREATED_ON, F_LONG_URL, F_CHANNEL, F_MESSAGE_ID, F_COMPANY_ID,
+	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, F_NON_HUMAN,
+};
+
+static const char *check_values(struct entry_values *e);
+
+static const char *read_record(const redisReply *record, struct entry_values *e)
+{
+	const char *values[N_FIELDS];
+	size_t lens[N_FIELDS], count;
+	e->record = lr_xmalloc(record->len + 1);
+	memcpy(e->record, record->str, record->len);
+	const char *why = lr_record_split(e->record, record->len, values, lens, N_FIELDS, &count);
+	if (why)
+		return why;
+	if (count < N_FIELDS)
+		return "record has fewer values than the contract's fields";
+	for (int i = 0; i < N_FIELDS; i++)
+		set_value(e, record_order[i], values[i], lens[i]);
+	return NULL;
+}
+
+/* Fills e (which must start empty) and returns NULL, or the reason to dead-letter. Takes
+ * the edge's one-field record (version 2) and the field/value pairs of version 1. */
 static const char *read_entry(const redisReply *fields, struct entry_values *e)
 {
 	static size_t name_lens[N_FIELDS];
@@ -231,21 +271,32 @@ static const char *read_entry(const redisReply *fields, struct entry_values *e)
 		return "entry no longer in the stream";
 	if (fields->elements % 2 != 0)
 		return "odd number of field/value items";
+	if (fields->elements == 2 && fields->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(fields->element[0]->str, LR_RECORD_FIELD) == 0) {
+		if (fields->element[1]->type != REDIS_REPLY_STRING)
+			return "field or value is not a string";
+		const char *why = read_record(fields->element[1], e);
+		if (why)
+			return why;
+		return check_values(e);
+	}
 	for (size_t i = 0; i + 1 < fields->elements; i += 2) {
 		const redisReply *name = fields->element[i], *value = fields->element[i + 1];
 		if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
 			return "field or value is not a string";
 		for (int f = 0; f < N_FIELDS; f++) {
 			if (name->len == name_lens[f] && memcmp(name->str, field_names[f], name->len) == 0) {
-				drop_value(e, f); /* a repeated field: the last one wins */
-				if (lr_utf8_valid(value->str, value->len))
-					e->v[f] = value->str;
-				else
-					e->v[f] = e->owned[f] = sanitized_copy(value->str, value->len);
+				set_value(e, f, value->str, value->len);
 				break;
 			}
 		}
 	}
+	return check_values(e);
+}
+
+/* The checks every click passes, whichever form it came in. */
+static const char *check_values(struct entry_values *e)
+{
 	const char *const *values = e->v;
 	long long number;
 	if (!values[F_CLICK_ID] || !*values[F_CLICK_ID])

@@ -6,6 +6,7 @@
 #include "codec.h"
 #include "csv.h"
 #include "mime.h"
+#include "record.h"
 #include "settings.h"
 #include "signing.h"
 #include "validate.h"
@@ -303,9 +304,74 @@ static void test_reports(void)
 	free(buf);
 }
 
+/* Splits text (copied, with the spare byte the splitter needs) and joins the values with
+ * '|' so one string comparison checks them all; NULL when the record is refused. */
+static char *split_joined(const char *text, size_t len, size_t *count, const char **why)
+{
+	char *buf = malloc(len + 1);
+	memcpy(buf, text, len);
+	const char *values[8];
+	size_t lens[8];
+	*why = lr_record_split(buf, len, values, lens, 8, count);
+	if (*why) {
+		free(buf);
+		return NULL;
+	}
+	char *joined = calloc(len + 16, 1);
+	for (size_t i = 0; i < *count && i < 8; i++) {
+		if (i)
+			strcat(joined, "|");
+		strncat(joined, values[i], lens[i]);
+		if (strlen(values[i]) != lens[i])
+			strcat(joined, "<NUL>");
+	}
+	free(buf);
+	return joined;
+}
+
+#define R(text) text, sizeof(text) - 1
+static void test_record(void)
+{
+	static const struct {
+		const char *text;
+		size_t len;
+		const char *joined; /* NULL: refused */
+		size_t count;
+	} cases[] = {
+		{R("2\ta\tb\tc"), "a|b|c", 3},
+		{R("2\t\t\t"), "||", 3},
+		{R("2"), "", 0},
+		{R("2\t"), "", 1},
+		{R("2\tx\\ty\\\\z\\n\\r"), "x\ty\\z\n\r", 1},
+		{R("2\tMozilla/5.0 (X11)\thttps://e.com/?a=1&b=2"), "Mozilla/5.0 (X11)|https://e.com/?a=1&b=2", 2},
+		{R("2\tnul\0byte\tok"), "nul<NUL>|ok", 2},
+		{R("2\ta\tb\tc\td\te\tf\tg\th\ti\tj"), "a|b|c|d|e|f|g|h", 10},
+		{R("1\ta"), NULL, 0},
+		{R("20\ta"), NULL, 0},
+		{R(""), NULL, 0},
+		{R("2\tbad\\x"), NULL, 0},
+		{R("2\tends\\"), NULL, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t count = 0;
+		const char *why = NULL;
+		char *joined = split_joined(cases[i].text, cases[i].len, &count, &why);
+		if (!cases[i].joined) {
+			ok(joined == NULL && why != NULL, "record case %zu refused (%s)", i,
+			   why ? why : "accepted");
+		} else {
+			ok(joined && strcmp(joined, cases[i].joined) == 0 && count == cases[i].count,
+			   "record case %zu: [%s] x%zu", i, joined ? joined : why, count);
+		}
+		free(joined);
+	}
+}
+#undef R
+
 int main(void)
 {
 	test_reports();
+	test_record();
 	test_csv();
 	test_url();
 	test_code();

@@ -9,7 +9,7 @@ use File::Spec;
 use IPC::Run ();
 use Test::More;
 
-our @EXPORT = qw(setup_isolated lr lr_ok psql psql_rows redis redis_hash xadd_click
+our @EXPORT = qw(setup_isolated lr lr_ok psql psql_rows redis redis_hash xadd_click xadd_record record_value
                  new_click_id click_fields);
 
 my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../../..');
@@ -150,6 +150,26 @@ sub click_fields {
 sub xadd_click {
     my (%fields) = @_;
     return redis('XADD', $ENV{LINKREPORT_STREAM}, '*', %fields);
+}
+
+# The edge's record (docs/data-contract.md, version 2): one field "record" holding "2" and
+# every contract value in order, TAB-separated, with \\ \t \n \r escaped.
+our @RecordFields = qw(click_id code recipient short_url txtly_id mobile_number client_ip
+    browser platform platform_version engine country city visited_on device_type created_on
+    long_url channel message_id company_id campaign_name template_id user_agent method
+    non_human);
+my %Escape = ("\\" => "\\\\", "\t" => "\\t", "\n" => "\\n", "\r" => "\\r");
+
+sub record_value {
+    my (%fields) = @_;
+    return join "\t", '2', map { (my $v = $fields{$_} // '') =~ s/([\\\t\n\r])/$Escape{$1}/g; $v }
+        @RecordFields;
+}
+
+# XADDs one version-2 record (raw record text when given as a single string).
+sub xadd_record {
+    my $value = @_ == 1 ? $_[0] : record_value(@_);
+    return redis('XADD', $ENV{LINKREPORT_STREAM}, '*', 'record', $value);
 }
 
 1;
