@@ -82,13 +82,35 @@ sub _read_reply {
     die "unexpected redis reply: $line\n";
 }
 
-# all entries of a stream as hashrefs (stream id under "_id")
+# the record's values, in docs/data-contract.md's order
+our @RecordFields = qw(click_id code recipient short_url txtly_id mobile_number client_ip
+    browser platform platform_version engine country city visited_on device_type created_on
+    long_url channel message_id company_id campaign_name template_id user_agent method
+    non_human);
+my %Unescape = ('\\' => '\\', t => "\t", n => "\n", r => "\r");
+
+# all entries of a stream as hashrefs (stream id under "_id"). The edge writes one field,
+# "record" = "2" TAB value TAB value ...; anything else is returned as its fields, with
+# "_bad" saying why it is not a record, so a check on any contract field fails.
 sub stream_entries {
     my ($key) = @_;
     my $raw = redis_cmd('XRANGE', $key, '-', '+');
     my @entries;
     for my $e (@$raw) {
-        my %f = @{ $e->[1] };
+        my @kv = @{ $e->[1] };
+        my %f;
+        if (@kv == 2 && $kv[0] eq 'record') {
+            my ($version, @values) = split /\t/, $kv[1], -1;
+            if ($version ne '2' || @values != @RecordFields
+                || grep { /\\(?![\\tnr])/ } @values) {
+                %f = (_bad => "malformed record: $kv[1]");
+            } else {
+                s/\\([\\tnr])/$Unescape{$1}/g for @values;
+                @f{@RecordFields} = @values;
+            }
+        } else {
+            %f = (@kv, _bad => 'not a one-field record');
+        }
         $f{_id} = $e->[0];
         push @entries, \%f;
     }
@@ -190,12 +212,9 @@ sub _check_click {
         }
     }
 
-    # every field of the contract is present, even when empty
-    my @missing = grep { !exists $got->{$_} }
-        qw(click_id code recipient short_url txtly_id mobile_number client_ip browser
-           platform platform_version engine country city visited_on device_type
-           created_on long_url channel message_id company_id campaign_name template_id
-           user_agent method non_human);
+    # a well-formed record: the version and every value of the contract, even when empty
+    Test::More::is($got->{_bad} // '', '', "$name - click is a well-formed record");
+    my @missing = grep { !exists $got->{$_} } @RecordFields;
     Test::More::is("@missing", '', "$name - click has every contract field");
 }
 
