@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "codec.h"
+#include "config.h"
 #include "db.h"
 #include "mime.h"
 #include "report.h"
@@ -19,17 +20,18 @@
 #include "util.h"
 #include "validate.h"
 
+/* The environment, else the configuration file, else the default of the key table. */
 static const char *env(const char *name, const char *fallback)
 {
-	const char *v = getenv(name);
-	return v && *v ? v : fallback;
+	const char *v = lr_setting(name);
+	return v ? v : fallback;
 }
 
 static bool env_number(const char *who, const char *name, long long fallback, long long min,
 		       long long max, long long *out)
 {
-	const char *v = getenv(name);
-	if (!v || !*v) {
+	const char *v = lr_setting(name);
+	if (!v) {
 		*out = fallback;
 		return true;
 	}
