@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "mime.h"
+#include "ops.h"
 #include "report.h"
 #include "signing.h"
 #include "util.h"
@@ -410,9 +411,8 @@ int lr_process_run(const char *who, PGconn *a, PGconn *b, const struct lr_report
 			failed++;
 			if (!*first_error)
 				snprintf(first_error, sizeof first_error, "%s: %s", recipient, err);
-			fprintf(stderr, "linkreport: %s: %s %s %s to %s failed: %s\n", who, run->company,
-				run->frequency, run->period_start, recipient, err);
 		}
+		lr_ops_email(who, run->company, run->frequency, run->period_start, recipient, ok, err);
 		const char *up[] = {run->company, run->frequency, run->period_start, recipient,
 				    ok ? "sent" : "pending", err, ok ? message_id : NULL, now_text};
 		status = exec_params(who, b,
