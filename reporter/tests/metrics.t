@@ -9,6 +9,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep time);
 use IO::Socket::INET ();
+use IPC::Run ();
+use File::Temp ();
 use LRTest;
 use LROps;
 
@@ -136,6 +138,29 @@ for my $case (['redis', ['--redis', '127.0.0.1:1']],
     is($mm->{linkreport_redis_up}, 1, 'Redis up while PostgreSQL is down') if $service eq 'postgres';
     my ($st) = stop_daemon($dd);
     is($st, 0, "$service down: SIGTERM exits 0");
+}
+
+# --- Redis comes up after the daemon: an outage, then recovered (a Redis of this test's
+# own on a unix socket, so the shared one stays untouched)
+{
+    my $sock = File::Temp::tempdir(CLEANUP => 1) . '/redis.sock';
+    my $dd = daemon('--redis', "unix:$sock", 'drain', '--metrics-listen', "127.0.0.1:$port",
+                    '--consumer', 'm4', '--block-ms', '200');
+    my $mm = wait_until(10, sub { my $s = scrape($port); $s && $s->{linkreport_redis_errors_total} >= 1 ? $s : undef }, $dd);
+    is($mm->{linkreport_redis_up}, 0, 'no Redis yet: redis_up 0');
+    my ($rin, $rout, $rerr) = ('', '', '');
+    my $redis = IPC::Run::start(['redis-server', '--port', '0', '--unixsocket', $sock, '--save', '',
+                                 '--appendonly', 'no'], \$rin, \$rout, \$rerr);
+    $mm = wait_until(40, sub { my $s = scrape($port); $s && $s->{linkreport_redis_up} ? $s : undef }, $dd);
+    ok($mm, 'Redis started: redis_up 1') or diag(${ $dd->{err} });
+    is($mm->{linkreport_postgres_up}, 1, 'and PostgreSQL up');
+    my ($st, undef, $derr) = stop_daemon($dd);
+    is($st, 0, 'exit 0');
+    $redis->signal('TERM');
+    $redis->finish;
+    like($derr, qr/level=error event=outage service=redis\n(?:.*\n)*.*level=info event=recovered service=redis$/m,
+         'logged: outage, then recovered');
+    is(scalar(() = $derr =~ /event=outage/g), 1, 'one outage however many retries');
 }
 
 done_testing();
