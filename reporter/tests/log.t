@@ -117,6 +117,24 @@ is((grep { $_->{event} eq 'outage' } @events)[0]{service}, 'postgres', 'naming P
 my @backoff = map { $_->{backoff_ms} } grep { $_->{event} eq 'retry' } @events;
 is_deeply([@backoff[0, 1]], [500, 1000], 'retries back off');
 
+# --- a value too long for one line: cut, marked, still one parsable line of at most 4 KiB
+{
+    my $long = "$ENV{LINKREPORT_STREAM}:" . ("\xc3\xa9\n" x 3000);
+    local $ENV{LINKREPORT_STREAM} = $long;
+    my $dl = daemon('drain', '--block-ms', '100', '--consumer', 'log-long', '--keep');
+    wait_until(10, sub { ${ $dl->{err} } =~ /event=start/ }, $dl);
+    ($rc, $out, $err) = stop_daemon($dl);
+    my ($start) = grep { /event=start/ } split /\n/, $err;
+    cmp_ok(length($start) + 1, '<=', 4096, 'the start line fits 4 KiB');
+    my $p = parse_logfmt($start);
+    ok($p, 'and parses') or diag($start);
+    my %h = @{ $p // [] };
+    is($h{truncated}, 'true', 'marked truncated=true');
+    ok(length($h{stream}) > 100 && index($long, $h{stream}) == 0, 'the stream value is the head of the real one');
+    ok(Encode::is_utf8(Encode::decode_utf8($h{stream}, Encode::FB_CROAK)), 'cut on a UTF-8 boundary');
+    redis('DEL', $long);
+}
+
 ($rc, $out, $err) = lr('drain', '--log-format', 'xml');
 is($rc, 64, 'unknown --log-format: 64');
 like($err, qr/--log-format\/LINKREPORT_LOG_FORMAT must be logfmt, json or text/, 'says why');
