@@ -21,6 +21,7 @@ int cmd_run(const struct lr_config *cfg, int argc, char **argv);
 int cmd_send(const struct lr_config *cfg, int argc, char **argv);
 int cmd_status(const struct lr_config *cfg, int argc, char **argv);
 int cmd_download_url(const struct lr_config *cfg, int argc, char **argv);
+int cmd_config(const struct lr_config *cfg, int argc, char **argv);
 
 /* getopt_long with our own messages. Returns the option's val, 'h' for --help, -1 at the
  * end, or '?' after printing why the command line is wrong. Resets getopt on first call

@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "ops.h"
 #include "record.h"
 #include "redis_conn.h"
 #include "schedule.h"
@@ -410,6 +411,7 @@ static int stage_entry(struct drainer *d, const redisReply *entry, struct id_set
 	const char *reason = read_entry(fields, &e);
 	int status = EX_OK;
 	if (reason) {
+		lr_ops_dead_letter(d->cfg->stream, id->str, reason);
 		char *json = entry_as_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
 		const char *params[] = {d->cfg->stream, id->str, reason, json};
 		PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
@@ -559,6 +561,7 @@ static void trim_read_entries(struct drainer *d)
 	}
 	if (minid[0]) {
 		redisReply *t = redisCommand(d->redis, "XTRIM %s MINID ~ %s", d->cfg->stream, minid);
+		lr_ops_trimmed(d->cfg->stream, t);
 		freeReplyObject(t);
 	}
 out:
@@ -571,6 +574,7 @@ out:
 static int process_batch(struct drainer *d, const redisReply *entries)
 {
 	struct counts batch = {0};
+	lr_ops_batch_begin();
 	if (prepare_statements(d))
 		return EX_UNAVAILABLE;
 	if (lr_db_exec(d->who, d->pg, "BEGIN"))
@@ -630,6 +634,8 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	d->total.stored += batch.stored;
 	d->total.duplicates += batch.duplicates;
 	d->total.dead_letters += batch.dead_letters;
+	lr_ops_batch(d->cfg->stream, entries->elements, batch.stored, batch.duplicates,
+		     batch.dead_letters);
 	return status;
 }
 
@@ -923,21 +929,27 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 	 * large allocation, which profiled at about 40% of the drain's CPU. */
 	mallopt(M_MXFAST, 0);
 
+	/* structured logs and /metrics for the daemon */
+	if ((status = lr_ops_start(cfg, who, opt.once ? 0 : LR_OPS_LOG | LR_OPS_METRICS)))
+		return status;
+
 	struct drainer d = {.cfg = cfg, .opt = &opt, .who = who};
 	long long backoff_ms = 500;
 	for (;;) {
 		struct counts before = d.total;
 		status = connect_all(&d);
-		if (status == EX_OK)
+		if (status == EX_OK) {
+			lr_ops_connected();
 			status = run_pass(&d);
+		}
 		if (d.total.stored + d.total.duplicates + d.total.dead_letters >
 		    before.stored + before.duplicates + before.dead_letters)
 			backoff_ms = 500; /* it worked for a while: start the backoff afresh */
 		if (opt.once || stop_requested || status == EX_USAGE)
 			break;
 		/* Daemon: the failed batch is still pending and is read again after reconnecting. */
+		lr_ops_retry(who, d.redis, backoff_ms);
 		disconnect(&d);
-		lr_err("%s: retrying in %lld ms", who, backoff_ms);
 		sleep_ms(backoff_ms);
 		if (stop_requested)
 			break;
@@ -951,6 +963,7 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 	}
 	if (stop_requested)
 		status = EX_OK;
+	lr_ops_stop();
 	printf("drained: %lld stored, %lld duplicates, %lld dead letters\n", d.total.stored,
 	       d.total.duplicates, d.total.dead_letters);
 	if (schedule)

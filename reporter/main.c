@@ -25,6 +25,7 @@ static const char usage[] =
 	"  send             (re)send one report now\n"
 	"  status           outcome of every scheduled report and delivery\n"
 	"  download-url     print the signed download link of a report file\n"
+	"  config           print the effective configuration and where each value came from\n"
 	"\n"
 	"Run 'linkreport COMMAND --help' for a command's options.\n"
 	"\n";
@@ -36,7 +37,7 @@ static const char exit_codes[] =
 static void print_usage(FILE *out)
 {
 	fputs(usage, out);
-	fputs(lr_config_usage, out);
+	lr_config_print_usage(out);
 	fputc('\n', out);
 	fputs(exit_codes, out);
 }
@@ -62,6 +63,7 @@ static const struct command commands[] = {
 	{NULL, "send", cmd_send},
 	{NULL, "status", cmd_status},
 	{NULL, "download-url", cmd_download_url},
+	{NULL, "config", cmd_config},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -101,12 +103,13 @@ static int run_group(const struct lr_config *cfg, const char *group, int argc, c
 int main(int argc, char **argv)
 {
 	struct lr_config cfg;
-	lr_config_from_env(&cfg);
-
+	struct lr_strv args = {0};
 	/* Global options may sit anywhere; pull them out so subcommands only see their own. */
 	char **rest = lr_xcalloc((size_t)argc + 1, sizeof *rest);
 	int nrest = 0;
-	int status = EX_OK;
+	int status = lr_config_init(&cfg, argc, argv);
+	if (status)
+		goto out;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			while (i < argc)
@@ -131,6 +134,19 @@ int main(int argc, char **argv)
 		print_usage(stdout);
 		goto out;
 	}
+	/* drain/run/schedule options set in the environment or the file go first, so the
+	 * command line's own still win */
+	lr_strv_push(&args, lr_xstrdup(rest[0]));
+	if ((status = lr_config_command_defaults(rest[0], &args)))
+		goto out;
+	if (args.len > 1) {
+		for (int i = 1; i < nrest; i++)
+			lr_strv_push(&args, lr_xstrdup(rest[i]));
+		free(rest);
+		rest = lr_xcalloc(args.len + 1, sizeof *rest);
+		memcpy(rest, args.items, args.len * sizeof *rest);
+		nrest = (int)args.len;
+	}
 	status = -1;
 	for (size_t i = 0; i < N_COMMANDS && status < 0; i++) {
 		if (commands[i].group && strcmp(commands[i].group, rest[0]) == 0)
@@ -144,6 +160,7 @@ int main(int argc, char **argv)
 	}
 out:
 	free(rest);
+	lr_strv_free(&args);
 	if (fflush(stdout) != 0 && status == EX_OK) {
 		lr_err("cannot write to standard output");
 		status = EX_SOFTWARE;

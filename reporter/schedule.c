@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "db.h"
+#include "ops.h"
 #include "util.h"
 #include "validate.h"
 
@@ -95,6 +96,8 @@ int lr_schedule_tick(const struct lr_config *cfg, const char *who,
 		};
 		bool all_sent = false;
 		status = lr_process_run(who, a, b, rc, now, &run, &all_sent);
+		if (status == EX_OK)
+			lr_ops_report(run.company, run.frequency, run.period_start, all_sent);
 		PQclear(res);
 		if (status)
 			goto out;
@@ -175,6 +178,8 @@ int cmd_schedule(const struct lr_config *cfg, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	time_t offset = cfg->now ? now - time(NULL) : 0; /* --now shifts the daemon's clock */
+	if ((status = lr_ops_start(cfg, who, LR_OPS_LOG)))
+		return status;
 	while (!stop_requested) {
 		status = lr_schedule_tick(cfg, who, &rc, time(NULL) + offset,
 					  (volatile const int *)&stop_requested, &counts);
@@ -184,6 +189,7 @@ int cmd_schedule(const struct lr_config *cfg, int argc, char **argv)
 		while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
 	}
+	lr_ops_stop();
 	printf("schedule: %lld due, %lld sent, %lld failed\n", counts.due, counts.sent,
 	       counts.failed);
 	return EX_OK;

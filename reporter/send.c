@@ -12,24 +12,27 @@
 #include <zlib.h>
 
 #include "codec.h"
+#include "config.h"
 #include "db.h"
 #include "mime.h"
+#include "ops.h"
 #include "report.h"
 #include "signing.h"
 #include "util.h"
 #include "validate.h"
 
+/* The environment, else the configuration file, else the default of the key table. */
 static const char *env(const char *name, const char *fallback)
 {
-	const char *v = getenv(name);
-	return v && *v ? v : fallback;
+	const char *v = lr_setting(name);
+	return v ? v : fallback;
 }
 
 static bool env_number(const char *who, const char *name, long long fallback, long long min,
 		       long long max, long long *out)
 {
-	const char *v = getenv(name);
-	if (!v || !*v) {
+	const char *v = lr_setting(name);
+	if (!v) {
 		*out = fallback;
 		return true;
 	}
@@ -408,9 +411,8 @@ int lr_process_run(const char *who, PGconn *a, PGconn *b, const struct lr_report
 			failed++;
 			if (!*first_error)
 				snprintf(first_error, sizeof first_error, "%s: %s", recipient, err);
-			fprintf(stderr, "linkreport: %s: %s %s %s to %s failed: %s\n", who, run->company,
-				run->frequency, run->period_start, recipient, err);
 		}
+		lr_ops_email(who, run->company, run->frequency, run->period_start, recipient, ok, err);
 		const char *up[] = {run->company, run->frequency, run->period_start, recipient,
 				    ok ? "sent" : "pending", err, ok ? message_id : NULL, now_text};
 		status = exec_params(who, b,

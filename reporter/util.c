@@ -5,10 +5,23 @@
 #include <string.h>
 #include <sys/random.h>
 
+void (*lr_err_hook)(const char *message);
+
 void lr_err(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (lr_err_hook) {
+		char *message = NULL;
+		if (vasprintf(&message, fmt, ap) >= 0) {
+			lr_err_hook(message);
+			free(message);
+			va_end(ap);
+			return;
+		}
+		va_end(ap);
+		va_start(ap, fmt);
+	}
 	fputs("linkreport: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

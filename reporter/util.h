@@ -12,6 +12,10 @@
 /* Prints "linkreport: <message>" and a newline to stderr. */
 void lr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* When set (a daemon logging structured lines, see log.c), lr_err hands it the message
+ * (without the "linkreport: " prefix and newline) instead of printing. */
+extern void (*lr_err_hook)(const char *message);
+
 /* Allocation failure leaves nothing sensible to do in a short-lived CLI: report, exit 70. */
 void *lr_xmalloc(size_t size);
 void *lr_xcalloc(size_t n, size_t size);
