@@ -177,11 +177,23 @@ enum {
 };
 
 
+/*
+ * Extra bytes the escapes of v need. Nearly every value has none, and four memchr()
+ * (vectorised in glibc) find that faster than a loop over the bytes.
+ */
 static ngx_inline size_t
-ngx_http_linkreport_escaped_len(ngx_str_t *v)
+ngx_http_linkreport_escapes(ngx_str_t *v)
 {
-    size_t   n = v->len;
+    size_t   n;
     u_char  *c, *end;
+
+    if (memchr(v->data, '\\', v->len) == NULL && memchr(v->data, '\t', v->len) == NULL
+        && memchr(v->data, '\n', v->len) == NULL && memchr(v->data, '\r', v->len) == NULL)
+    {
+        return 0;
+    }
+
+    n = 0;
 
     for (c = v->data, end = c + v->len; c < end; c++) {
         if (*c == '\\' || *c == '\t' || *c == '\n' || *c == '\r') {
@@ -252,13 +264,14 @@ static int
 ngx_http_linkreport_record_format(char **cmd, ngx_str_t *stream, ngx_str_t *v)
 {
     int      i;
-    size_t   record_len;
+    size_t   record_len, escapes[NGX_HTTP_LINKREPORT_V_COUNT];
     u_char  *start, *p;
 
     record_len = sizeof(NGX_HTTP_LINKREPORT_RECORD_VERSION) - 1;
 
     for (i = 0; i < NGX_HTTP_LINKREPORT_V_COUNT; i++) {
-        record_len += 1 + ngx_http_linkreport_escaped_len(&v[i]);
+        escapes[i] = v[i].len ? ngx_http_linkreport_escapes(&v[i]) : 0;
+        record_len += 1 + v[i].len + escapes[i];
     }
 
     start = malloc(sizeof("*5\r\n$4\r\nXADD\r\n$1\r\n*\r\n$6\r\nrecord\r\n") - 1
@@ -278,7 +291,8 @@ ngx_http_linkreport_record_format(char **cmd, ngx_str_t *stream, ngx_str_t *v)
 
     for (i = 0; i < NGX_HTTP_LINKREPORT_V_COUNT; i++) {
         *p++ = '\t';
-        p = ngx_http_linkreport_escape(p, &v[i]);
+        p = escapes[i] ? ngx_http_linkreport_escape(p, &v[i])
+                       : ngx_cpymem(p, v[i].data, v[i].len);
     }
 
     *p++ = '\r';

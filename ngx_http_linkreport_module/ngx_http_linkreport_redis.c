@@ -33,6 +33,7 @@ struct ngx_http_linkreport_redis_s {
     unsigned                          setup_failed:1;
     unsigned                          connected:1;
     unsigned                          stopping:1;
+    unsigned                          writing:1;       /* in the write handler */
 };
 
 
@@ -102,10 +103,27 @@ ngx_http_linkreport_redis_del_read(void *data)
 }
 
 
+/*
+ * Once connected, a command queued while the worker handles this cycle's events is
+ * written after them, with every other command queued by then: one write() and no
+ * epoll_ctl() pair per batch. epoll's writability is awaited only for a write the socket
+ * could not take whole, and for a connect in progress (hiredis takes writability for
+ * "connected", so a posted event would be a false signal).
+ */
 static void
 ngx_http_linkreport_redis_add_write(void *data)
 {
-    ngx_http_linkreport_redis_set_event(data, 1, 1);
+    ngx_http_linkreport_redis_t *rd = data;
+
+    if (rd->conn && rd->ac && (rd->ac->c.flags & REDIS_CONNECTED) && !rd->writing) {
+        if (!rd->conn->write->posted && !rd->conn->write->active) {
+            ngx_post_event(rd->conn->write, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    ngx_http_linkreport_redis_set_event(rd, 1, 1);
 }
 
 
@@ -172,7 +190,9 @@ ngx_http_linkreport_redis_write_handler(ngx_event_t *ev)
     ngx_http_linkreport_redis_t *rd = c->data;
 
     if (rd->ac) {
+        rd->writing = 1;
         redisAsyncHandleWrite(rd->ac);
+        rd->writing = 0;
     }
 }
 
