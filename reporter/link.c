@@ -267,7 +267,7 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	size_t n_recipient_args = 0;
 	int opt;
 	optind = 0;
-	while ((opt = lr_getopt(who, argc, argv, options)) != -1) {
+	while ((opt = lr_getopt_repeatable(who, argc, argv, options, "r")) != -1) {
 		switch (opt) {
 		case 'c': link.company_id = optarg; break;
 		case 'u': link.long_url = optarg; break;
