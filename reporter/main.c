@@ -14,7 +14,7 @@ static const char usage[] =
 	"  company create   register a company (tenant)\n"
 	"  company set      change a company's time zone or owner email\n"
 	"  link create      create a short link and publish it to Redis\n"
-	"  link publish     (re)publish a stored link to Redis\n"
+	"  link publish     (re)publish stored links to Redis (one, or --all)\n"
 	"  drain            move clicks from the Redis stream into PostgreSQL\n"
 	"  report           write the Links Detailed Report (CSV) for a company and period\n"
 	"  settings set     configure a company's scheduled reports (toggle, frequencies,\n"
