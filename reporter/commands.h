@@ -28,6 +28,11 @@ int cmd_config(const struct lr_config *cfg, int argc, char **argv);
  * (optind must be 0). */
 int lr_getopt(const char *who, int argc, char **argv, const struct option *options);
 
+/* lr_getopt also refuses an option given twice ("option --company given twice", '?');
+ * this variant lets the options whose val is in `repeatable` come again (--recipient). */
+int lr_getopt_repeatable(const char *who, int argc, char **argv, const struct option *options,
+			 const char *repeatable);
+
 /* After the options: refuses leftover positional arguments. Returns 0 or EX_USAGE. */
 int lr_no_operands(const char *who, int argc, char **argv);
 

@@ -6,11 +6,29 @@
 #include "util.h"
 #include "validate.h"
 
+static const char zone_hint[] = "use an IANA region zone such as Europe/Berlin, or UTC";
+
+/* The name's form first (validate.c), so that "localtime", "Factory", posix/... and the
+ * like are refused although PostgreSQL knows them; existence is checked in SQL. */
+static int check_timezone(const char *who, const char *timezone)
+{
+	if (lr_check_text(timezone, 64)) {
+		lr_err("%s: unknown time zone", who); /* not echoed: control characters */
+		return EX_DATAERR;
+	}
+	if (lr_check_timezone(timezone)) {
+		lr_err("%s: unknown time zone '%s' (%s)", who, timezone, zone_hint);
+		return EX_DATAERR;
+	}
+	return EX_OK;
+}
+
 static const char usage[] =
 	"usage: linkreport company create --id ID --name NAME --timezone TZ --owner-email EMAIL\n"
 	"  --id ID              [A-Za-z0-9_-]{1,64}\n"
 	"  --name NAME          display name (no control characters, at most 256 bytes)\n"
-	"  --timezone TZ        IANA time zone known to PostgreSQL, e.g. Asia/Kolkata\n"
+	"  --timezone TZ        IANA region zone (Area/Location) known to PostgreSQL, e.g.\n"
+	"                       Asia/Kolkata, or UTC\n"
 	"  --owner-email EMAIL  address the reports go to\n"
 	"Prints the company id.\n";
 
@@ -67,10 +85,8 @@ int cmd_company_create(const struct lr_config *cfg, int argc, char **argv)
 		lr_err("%s: --owner-email %s", who, why);
 		return EX_DATAERR;
 	}
-	if ((why = lr_check_text(timezone, 64))) {
-		lr_err("%s: unknown time zone", who);
-		return EX_DATAERR;
-	}
+	if ((status = check_timezone(who, timezone)))
+		return status;
 
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
@@ -85,8 +101,7 @@ int cmd_company_create(const struct lr_config *cfg, int argc, char **argv)
 	bool known = PQntuples(res) > 0;
 	PQclear(res);
 	if (!known) {
-		lr_err("%s: unknown time zone '%s' (use an IANA name such as Europe/Berlin)", who,
-		       timezone);
+		lr_err("%s: unknown time zone '%s' (%s)", who, timezone, zone_hint);
 		status = EX_DATAERR;
 		goto out;
 	}
@@ -154,10 +169,8 @@ int cmd_company_set(const struct lr_config *cfg, int argc, char **argv)
 		lr_err("%s: --owner-email %s", who, why);
 		return EX_DATAERR;
 	}
-	if (timezone && lr_check_text(timezone, 64)) {
-		lr_err("%s: unknown time zone", who);
-		return EX_DATAERR;
-	}
+	if (timezone && (status = check_timezone(who, timezone)))
+		return status;
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		return status;
@@ -180,8 +193,7 @@ int cmd_company_set(const struct lr_config *cfg, int argc, char **argv)
 		bool exists = lr_db_ok(res) && PQntuples(res) > 0;
 		PQclear(res);
 		if (exists)
-			lr_err("%s: unknown time zone '%s' (use an IANA name such as Europe/Berlin)",
-			       who, timezone);
+			lr_err("%s: unknown time zone '%s' (%s)", who, timezone, zone_hint);
 		else
 			lr_err("%s: unknown company '%s'", who, id);
 		status = EX_DATAERR;

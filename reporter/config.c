@@ -198,9 +198,18 @@ int lr_config_init(struct lr_config *cfg, int argc, char **argv)
 	memset(cfg, 0, sizeof *cfg);
 	/* The file first: it supplies what neither option nor environment sets. */
 	const char *path = env_value("LINKREPORT_CONFIG");
+	bool config_option = false;
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		bool given = strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0;
+		if (given && config_option) {
+			/* checked here, before reading either file (lr_config_take_option would
+			 * say it too, but only after the first file's errors) */
+			lr_err("option --config given twice");
+			return EX_USAGE;
+		}
+		config_option |= given;
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[i + 1];
+			path = argv[++i];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			path = argv[i] + 9;
 	}
@@ -240,6 +249,10 @@ int lr_config_take_option(struct lr_config *cfg, int argc, char **argv, int *i)
 		}
 		if (!*value) {
 			lr_err("option --%s must not be empty", name);
+			return -1;
+		}
+		if (sources[k] == LR_SRC_OPTION) {
+			lr_err("option --%s given twice", name); /* the last one used to win silently */
 			return -1;
 		}
 		*(const char **)((char *)cfg + lr_keys[k].offset) = value;

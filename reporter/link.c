@@ -40,9 +40,10 @@ static void free_recipients(struct recipient *r, size_t n)
 
 /* DEL + HSET in one MULTI: the hash becomes exactly the stored link (no stale r:{token}
  * fields from an earlier life of the code) and the edge never sees it half written.
- * On failure returns 69 with the reason in why[]. */
-static int publish(const struct lr_config *cfg, redisContext *redis, const struct link *link,
-		   char *why, size_t why_size)
+ * Appends the four commands; read_published() reads their replies, so that many links
+ * can go in one round trip. */
+static void append_publish(const struct lr_config *cfg, redisContext *redis,
+			   const struct link *link)
 {
 	struct lr_strv argv = {0};
 	char *key = lr_xasprintf("%s%s", cfg->key_prefix, link->code);
@@ -69,36 +70,43 @@ static int publish(const struct lr_config *cfg, redisContext *redis, const struc
 		lr_strv_push(&argv, lr_xasprintf("r:%s", r->token));
 		lr_strv_push(&argv, lr_xasprintf("%s\t%s", r->mobile, r->message_id));
 	}
-
-	int status = EX_OK;
 	const char *del[] = {"DEL", key};
 	redisAppendCommand(redis, "MULTI");
 	redisAppendCommandArgv(redis, 2, del, NULL);
 	redisAppendCommandArgv(redis, (int)argv.len, (const char **)argv.items, NULL);
 	redisAppendCommand(redis, "EXEC");
+	free(key);
+	lr_strv_free(&argv);
+}
+
+/* The replies of one append_publish(). On failure returns 69 with the reason in why[]. */
+static int read_published(redisContext *redis, char *why, size_t why_size)
+{
 	for (int i = 0; i < 4; i++) {
 		redisReply *reply = NULL;
 		if (redisGetReply(redis, (void **)&reply) != REDIS_OK) {
 			lr_redis_describe(redis, reply, why, why_size);
 			if (reply)
 				freeReplyObject(reply);
-			status = EX_UNAVAILABLE;
-			break;
+			return EX_UNAVAILABLE;
 		}
 		bool ok = i < 3 ? reply->type == REDIS_REPLY_STATUS
 				: reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
 					  reply->element[1]->type == REDIS_REPLY_INTEGER;
-		if (!ok) {
+		if (!ok)
 			lr_redis_describe(redis, reply, why, why_size);
-			freeReplyObject(reply);
-			status = EX_UNAVAILABLE;
-			break;
-		}
 		freeReplyObject(reply);
+		if (!ok)
+			return EX_UNAVAILABLE;
 	}
-	free(key);
-	lr_strv_free(&argv);
-	return status;
+	return EX_OK;
+}
+
+static int publish(const struct lr_config *cfg, redisContext *redis, const struct link *link,
+		   char *why, size_t why_size)
+{
+	append_publish(cfg, redis, link);
+	return read_published(redis, why, why_size);
 }
 
 static void print_link(const struct link *link)
@@ -122,7 +130,10 @@ static const char create_usage[] =
 	"  --recipient      makes a track-user link; MOBILE is +?[0-9]{4,20}; repeatable\n"
 	"Text options: no control characters, at most 256 bytes.\n"
 	"Prints the short URL, or for a track-user link one line per recipient:\n"
-	"  SHORT_URL/TOKEN<TAB>MOBILE<TAB>MESSAGE_ID\n";
+	"  SHORT_URL/TOKEN<TAB>MOBILE<TAB>MESSAGE_ID\n"
+	"Options other than --recipient may be given once. When Redis is down or fails, the\n"
+	"link is still stored in PostgreSQL; the command exits 69, prints no short URL and\n"
+	"says so; 'linkreport link publish --code CODE' publishes it once Redis is back.\n";
 
 /* Splits and checks MOBILE[:MESSAGE_ID]. Returns NULL when fine, else the reason. */
 static const char *parse_recipient(const char *arg, struct recipient *out)
@@ -267,7 +278,7 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	size_t n_recipient_args = 0;
 	int opt;
 	optind = 0;
-	while ((opt = lr_getopt(who, argc, argv, options)) != -1) {
+	while ((opt = lr_getopt_repeatable(who, argc, argv, options, "r")) != -1) {
 		switch (opt) {
 		case 'c': link.company_id = optarg; break;
 		case 'u': link.long_url = optarg; break;
@@ -326,13 +337,20 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 		}
 	}
 
-	/* Redis first: when it is down, refuse before anything is stored. */
+	/* PostgreSQL is the source of truth and Redis only holds a copy, so a Redis that is
+	 * down does not stop the link from being stored: it is stored, the command exits 69
+	 * and says so, and 'link publish' writes the copy once Redis is back. One outcome
+	 * whether Redis fails before or after the commit. Only a malformed --redis (64) stops
+	 * it first, as a usage error should. */
 	char code[65] = "";
 	char *short_url = NULL, *txtly_id = NULL, *created_on = NULL;
 	PGconn *conn = NULL;
-	redisContext *redis = lr_redis_connect(cfg, who, 5000, &status);
-	if (!redis)
+	char redis_error[512];
+	redisContext *redis = lr_redis_open(cfg, 5000, &status, redis_error, sizeof redis_error);
+	if (!redis && status == EX_USAGE) {
+		lr_err("%s: %s", who, redis_error);
 		goto out;
+	}
 	conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		goto out;
@@ -343,11 +361,11 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	link.short_url = short_url;
 	link.txtly_id = txtly_id;
 	link.created_on = created_on;
-	char redis_error[256];
-	status = publish(cfg, redis, &link, redis_error, sizeof redis_error);
+	status = redis ? publish(cfg, redis, &link, redis_error, sizeof redis_error)
+		       : EX_UNAVAILABLE;
 	if (status) {
-		lr_err("%s: link '%s' (txtly_id %s) is stored but not published to Redis (%s); "
-		       "run 'linkreport link publish --code %s'",
+		lr_err("%s: link '%s' (txtly_id %s) is stored in PostgreSQL but not published to "
+		       "Redis (%s); run 'linkreport link publish --code %s' once Redis is back",
 		       who, code, txtly_id, redis_error, code);
 		goto out;
 	}
@@ -366,23 +384,159 @@ out:
 
 static const char publish_usage[] =
 	"usage: linkreport link publish --code CODE\n"
-	"Writes the stored link CODE to Redis again (e.g. after 'link create' exited 69,\n"
-	"or after Redis lost its data). Prints the link like 'link create'.\n";
+	"       linkreport link publish --all [--company ID]\n"
+	"Writes stored links from PostgreSQL to Redis again, each hash exactly as 'link\n"
+	"create' writes it (after 'link create' exited 69 saying the link is stored but not\n"
+	"published, or after Redis lost its data). Safe to repeat.\n"
+	"  --code CODE   one link; prints it like 'link create'\n"
+	"  --all         every stored link (of --company ID only, if given), 1000 per round\n"
+	"                trip; prints 'published: N links'\n";
+
+#define PUBLISH_BATCH 1000
+
+/* Columns of the links a publish reads, in the order link_from_row() expects. */
+#define LINK_COLUMNS                                                                         \
+	"txtly_id, code, company_id, long_url, short_url, campaign_name, template_id, channel," \
+	" message_id, floor(extract(epoch FROM created_on))::bigint"
+
+static void link_from_row(const PGresult *res, int row, struct link *link)
+{
+	const char **fields[] = {&link->txtly_id,	&link->code,	    &link->company_id,
+				 &link->long_url,	&link->short_url,   &link->campaign_name,
+				 &link->template_id,	&link->channel,	    &link->message_id,
+				 &link->created_on};
+	for (int col = 0; col < 10; col++)
+		*fields[col] = PQgetvalue(res, row, col);
+}
+
+/* Publishes the links of `links` (rows of LINK_COLUMNS, by txtly_id ascending) with their
+ * recipients, all commands in one pipeline; prints each one when `print`. Returns 0, or
+ * the exit status after printing why (*published counts the links written before). */
+static int publish_rows(const char *who, const struct lr_config *cfg, PGconn *conn,
+			redisContext *redis, const PGresult *links, bool print, long long *published)
+{
+	int n = PQntuples(links);
+	/* "{1,2,3}": the link ids, integers from PostgreSQL itself */
+	size_t ids_len = 2;
+	for (int i = 0; i < n; i++)
+		ids_len += strlen(PQgetvalue(links, i, 0)) + 1;
+	char *array = lr_xmalloc(ids_len + 1);
+	char *p = array;
+	*p++ = '{';
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", PQgetvalue(links, i, 0));
+	strcpy(p, "}");
+	const char *params[] = {array};
+	PGresult *rec = lr_db_query(conn,
+				    "SELECT txtly_id, token, mobile_number, message_id"
+				    " FROM link_recipients WHERE txtly_id = ANY($1::bigint[])"
+				    " ORDER BY txtly_id, token",
+				    1, params);
+	free(array);
+	if (!lr_db_ok(rec))
+		return lr_db_fail(who, conn, rec);
+
+	struct link *batch = lr_xcalloc((size_t)n, sizeof *batch);
+	int n_rec = PQntuples(rec), r = 0;
+	for (int i = 0; i < n; i++) {
+		struct link *link = &batch[i];
+		link_from_row(links, i, link);
+		long long id = strtoll(link->txtly_id, NULL, 10);
+		int first = r;
+		while (r < n_rec && strtoll(PQgetvalue(rec, r, 0), NULL, 10) == id)
+			r++;
+		link->n_recipients = (size_t)(r - first);
+		link->recipients = lr_xcalloc(link->n_recipients, sizeof *link->recipients);
+		for (int k = first; k < r; k++) {
+			struct recipient *to = &link->recipients[k - first];
+			snprintf(to->token, sizeof to->token, "%s", PQgetvalue(rec, k, 1));
+			to->mobile = lr_xstrdup(PQgetvalue(rec, k, 2));
+			to->message_id = lr_xstrdup(PQgetvalue(rec, k, 3));
+		}
+		append_publish(cfg, redis, link);
+	}
+	int status = EX_OK;
+	char why[256];
+	for (int i = 0; i < n && status == EX_OK; i++) {
+		status = read_published(redis, why, sizeof why);
+		if (status == EX_OK) {
+			++*published;
+			if (print)
+				print_link(&batch[i]);
+		}
+	}
+	if (status)
+		lr_err("%s: Redis failed (%s) after %lld links were published; publishing again "
+		       "is safe", who, why, *published);
+	for (int i = 0; i < n; i++)
+		free_recipients(batch[i].recipients, batch[i].n_recipients);
+	free(batch);
+	PQclear(rec);
+	return status;
+}
+
+/* Every stored link (of one company), read from one snapshot with a cursor so memory
+ * stays bounded, PUBLISH_BATCH links per pipeline. */
+static int publish_all(const char *who, const struct lr_config *cfg, PGconn *conn,
+		       redisContext *redis, const char *company, long long *published)
+{
+	int status;
+	if ((status = lr_db_exec(who, conn,
+				 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")))
+		return status;
+	const char *params[] = {company};
+	PGresult *res = lr_db_query(conn,
+				    "DECLARE publish_links NO SCROLL CURSOR FOR SELECT " LINK_COLUMNS
+				    " FROM links WHERE $1::text IS NULL OR company_id = $1"
+				    " ORDER BY txtly_id",
+				    1, params);
+	if (!lr_db_ok(res)) {
+		status = lr_db_fail(who, conn, res);
+		goto fail;
+	}
+	PQclear(res);
+	char fetch[64];
+	snprintf(fetch, sizeof fetch, "FETCH %d FROM publish_links", PUBLISH_BATCH);
+	for (;;) {
+		res = PQexec(conn, fetch);
+		if (!lr_db_ok(res)) {
+			status = lr_db_fail(who, conn, res);
+			goto fail;
+		}
+		int n = PQntuples(res);
+		if (n > 0)
+			status = publish_rows(who, cfg, conn, redis, res, false, published);
+		PQclear(res);
+		if (status)
+			goto fail;
+		if (n < PUBLISH_BATCH)
+			break;
+	}
+	return lr_db_exec(who, conn, "COMMIT");
+fail:
+	lr_db_rollback(conn);
+	return status;
+}
 
 int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 {
 	const char *who = argv[0];
 	static const struct option options[] = {
 		{"code", required_argument, NULL, 'c'},
+		{"all", no_argument, NULL, 'a'},
+		{"company", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *code = NULL;
+	const char *code = NULL, *company = NULL;
+	bool all = false;
 	int opt;
 	optind = 0;
 	while ((opt = lr_getopt(who, argc, argv, options)) != -1) {
 		switch (opt) {
 		case 'c': code = optarg; break;
+		case 'a': all = true; break;
+		case 'C': company = optarg; break;
 		case 'h': fputs(publish_usage, stdout); return EX_OK;
 		default: return EX_USAGE;
 		}
@@ -390,77 +544,62 @@ int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 	int status = lr_no_operands(who, argc, argv);
 	if (status)
 		return status;
-	if (!code)
-		return lr_missing(who, "--code");
-	if (!lr_valid_code(code)) {
+	if (code && all) {
+		lr_err("%s: --code and --all exclude each other", who);
+		return EX_USAGE;
+	}
+	if (company && !all) {
+		lr_err("%s: --company goes with --all", who);
+		return EX_USAGE;
+	}
+	if (!code && !all)
+		return lr_missing(who, "--code or --all");
+	if (code && !lr_valid_code(code)) {
 		lr_err("%s: --code must match [A-Za-z0-9_-]{1,64}", who);
 		return EX_DATAERR;
 	}
+	if (company && !lr_valid_code(company)) {
+		lr_err("%s: unknown company (--company must match [A-Za-z0-9_-]{1,64})", who);
+		return EX_DATAERR;
+	}
 
-	PGresult *link_res = NULL, *rec_res = NULL;
-	struct link link = {0};
+	PGresult *res = NULL;
 	redisContext *redis = NULL;
+	long long published = 0;
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		return status;
-	const char *params[] = {code};
-	link_res = lr_db_query(conn,
-			       "SELECT txtly_id, company_id, long_url, short_url, campaign_name,"
-			       " template_id, channel, message_id,"
-			       " floor(extract(epoch FROM created_on))::bigint"
-			       " FROM links WHERE code = $1",
-			       1, params);
-	if (!lr_db_ok(link_res)) {
-		status = lr_db_fail(who, conn, link_res);
-		link_res = NULL;
+	const char *params[] = {all ? company : code};
+	if (all && company)
+		res = lr_db_query(conn, "SELECT 1 FROM companies WHERE id = $1", 1, params);
+	else if (!all)
+		res = lr_db_query(conn, "SELECT " LINK_COLUMNS " FROM links WHERE code = $1", 1,
+				  params);
+	if (res && !lr_db_ok(res)) {
+		status = lr_db_fail(who, conn, res);
+		res = NULL;
 		goto out;
 	}
-	if (PQntuples(link_res) == 0) {
-		lr_err("%s: unknown code '%s'", who, code);
+	if (res && PQntuples(res) == 0) {
+		if (all)
+			lr_err("%s: unknown company '%s'", who, company);
+		else
+			lr_err("%s: unknown code '%s'", who, code);
 		status = EX_DATAERR;
 		goto out;
-	}
-	link.code = code;
-	link.txtly_id = PQgetvalue(link_res, 0, 0);
-	link.company_id = PQgetvalue(link_res, 0, 1);
-	link.long_url = PQgetvalue(link_res, 0, 2);
-	link.short_url = PQgetvalue(link_res, 0, 3);
-	link.campaign_name = PQgetvalue(link_res, 0, 4);
-	link.template_id = PQgetvalue(link_res, 0, 5);
-	link.channel = PQgetvalue(link_res, 0, 6);
-	link.message_id = PQgetvalue(link_res, 0, 7);
-	link.created_on = PQgetvalue(link_res, 0, 8);
-	const char *rec_params[] = {link.txtly_id};
-	rec_res = lr_db_query(conn,
-			      "SELECT token, mobile_number, message_id FROM link_recipients"
-			      " WHERE txtly_id = $1 ORDER BY token",
-			      1, rec_params);
-	if (!lr_db_ok(rec_res)) {
-		status = lr_db_fail(who, conn, rec_res);
-		rec_res = NULL;
-		goto out;
-	}
-	link.n_recipients = (size_t)PQntuples(rec_res);
-	link.recipients = lr_xcalloc(link.n_recipients, sizeof *link.recipients);
-	for (size_t i = 0; i < link.n_recipients; i++) {
-		snprintf(link.recipients[i].token, sizeof link.recipients[i].token, "%s",
-			 PQgetvalue(rec_res, (int)i, 0));
-		link.recipients[i].mobile = lr_xstrdup(PQgetvalue(rec_res, (int)i, 1));
-		link.recipients[i].message_id = lr_xstrdup(PQgetvalue(rec_res, (int)i, 2));
 	}
 	redis = lr_redis_connect(cfg, who, 5000, &status);
 	if (!redis)
 		goto out;
-	char why[256];
-	status = publish(cfg, redis, &link, why, sizeof why);
-	if (status == EX_OK)
-		print_link(&link);
-	else
-		lr_err("%s: Redis HSET failed: %s", who, why);
+	if (all) {
+		status = publish_all(who, cfg, conn, redis, company, &published);
+		if (status == EX_OK)
+			printf("published: %lld links\n", published);
+	} else {
+		status = publish_rows(who, cfg, conn, redis, res, true, &published);
+	}
 out:
-	free_recipients(link.recipients, link.n_recipients);
-	PQclear(rec_res);
-	PQclear(link_res);
+	PQclear(res);
 	PQfinish(conn);
 	if (redis)
 		redisFree(redis);

@@ -14,7 +14,7 @@ static const char usage[] =
 	"  company create   register a company (tenant)\n"
 	"  company set      change a company's time zone or owner email\n"
 	"  link create      create a short link and publish it to Redis\n"
-	"  link publish     (re)publish a stored link to Redis\n"
+	"  link publish     (re)publish stored links to Redis (one, or --all)\n"
 	"  drain            move clicks from the Redis stream into PostgreSQL\n"
 	"  report           write the Links Detailed Report (CSV) for a company and period\n"
 	"  settings set     configure a company's scheduled reports (toggle, frequencies,\n"
@@ -41,6 +41,11 @@ static void print_usage(FILE *out)
 	fputc('\n', out);
 	fputs(exit_codes, out);
 }
+
+/* How many "--name=value" options main() put in front of the command's own (drain/run/
+ * schedule settings from the environment or the file). They are defaults: the command
+ * line may give the same option once more, and that one wins. */
+static int injected_options;
 
 struct command {
 	const char *group; /* NULL for a one-word command */
@@ -140,6 +145,7 @@ int main(int argc, char **argv)
 	if ((status = lr_config_command_defaults(rest[0], &args)))
 		goto out;
 	if (args.len > 1) {
+		injected_options = (int)args.len - 1;
 		for (int i = 1; i < nrest; i++)
 			lr_strv_push(&args, lr_xstrdup(rest[i]));
 		free(rest);
@@ -170,6 +176,17 @@ out:
 
 int lr_getopt(const char *who, int argc, char **argv, const struct option *options)
 {
+	return lr_getopt_repeatable(who, argc, argv, options, "");
+}
+
+int lr_getopt_repeatable(const char *who, int argc, char **argv, const struct option *options,
+			 const char *repeatable)
+{
+	/* A second value of a single-valued option used to replace the first silently, so
+	 * "--company a --company b" quietly meant b: refuse it instead. */
+	static bool seen[256];
+	if (optind == 0)
+		memset(seen, 0, sizeof seen);
 	opterr = 0;
 	int opt = getopt_long(argc, argv, ":h", options, NULL);
 	if (opt == '?') {
@@ -180,6 +197,17 @@ int lr_getopt(const char *who, int argc, char **argv, const struct option *optio
 	} else if (opt == ':') {
 		lr_err("%s: option '%s' needs a value", who, argv[optind - 1]);
 		opt = '?';
+	} else if (opt > 0 && opt < 256 && opt != 'h' && !strchr(repeatable, opt) &&
+		   optind - 1 > injected_options) {
+		if (seen[opt]) {
+			const char *name = "?";
+			for (const struct option *o = options; o->name; o++)
+				if (o->val == opt)
+					name = o->name;
+			lr_err("%s: option --%s given twice", who, name);
+			opt = '?';
+		}
+		seen[opt] = true;
 	}
 	return opt;
 }

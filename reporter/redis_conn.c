@@ -9,8 +9,8 @@
 #include "util.h"
 #include "validate.h"
 
-redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
-			       int command_timeout_ms, int *status)
+redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms, int *status,
+			    char *why, size_t why_size)
 {
 	*status = EX_UNAVAILABLE;
 	const struct timeval connect_timeout = {5, 0};
@@ -30,9 +30,10 @@ redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 						      "0123456789.-") != host_len;
 		if (!colon || colon == addr || bad ||
 		    !lr_parse_uint(colon + 1, strlen(colon + 1), 65535, &port) || port == 0) {
-			lr_err("%s: LINKREPORT_REDIS/--redis must be host:port, [ipv6]:port or "
-			       "unix:/path (a redis:// URL is not accepted; the value is not shown, "
-			       "it may hold a password)", who);
+			snprintf(why, why_size,
+				 "LINKREPORT_REDIS/--redis must be host:port, [ipv6]:port or "
+				 "unix:/path (a redis:// URL is not accepted; the value is not shown, "
+				 "it may hold a password)");
 			*status = EX_USAGE;
 			return NULL;
 		}
@@ -47,21 +48,31 @@ redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 		free(host);
 	}
 	if (!ctx) {
-		lr_err("%s: out of memory connecting to Redis", who);
+		snprintf(why, why_size, "out of memory connecting to Redis");
 		return NULL;
 	}
 	if (ctx->err) {
-		lr_err("%s: cannot connect to Redis at %s: %s", who, cfg->redis, ctx->errstr);
+		snprintf(why, why_size, "cannot connect to Redis at %s: %s", cfg->redis, ctx->errstr);
 		redisFree(ctx);
 		return NULL;
 	}
 	struct timeval command_timeout = {command_timeout_ms / 1000,
 					  (command_timeout_ms % 1000) * 1000};
 	if (redisSetTimeout(ctx, command_timeout) != REDIS_OK) {
-		lr_err("%s: cannot set the Redis command timeout: %s", who, ctx->errstr);
+		snprintf(why, why_size, "cannot set the Redis command timeout: %s", ctx->errstr);
 		redisFree(ctx);
 		return NULL;
 	}
+	return ctx;
+}
+
+redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
+			       int command_timeout_ms, int *status)
+{
+	char why[512];
+	redisContext *ctx = lr_redis_open(cfg, command_timeout_ms, status, why, sizeof why);
+	if (!ctx)
+		lr_err("%s: %s", who, why);
 	return ctx;
 }
 

@@ -11,6 +11,10 @@
 redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 			       int command_timeout_ms, int *status);
 
+/* The same without printing: the reason goes to why[] (for callers that say more). */
+redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms, int *status,
+			    char *why, size_t why_size);
+
 /* Describes why a command failed (I/O error or error reply) into buf. */
 void lr_redis_describe(redisContext *ctx, const redisReply *reply, char *buf, size_t size);
 

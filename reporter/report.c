@@ -45,7 +45,40 @@ static const char usage[] =
 	"00:00 to the end of --to (both days included) in the company's time zone.\n"
 	"  --out FILE           write FILE (atomically, via a temporary file) instead of stdout\n"
 	"  --include-non-human  also clicks flagged bot, preview, head or prefetch (left out by\n"
-	"                       default)\n";
+	"                       default)\n"
+	"PostgreSQL lost while streaming: exit 69, the report is incomplete (no --out file).\n";
+
+/* The connection broke: the server went away, an administrator ended the backend
+ * (pg_terminate_backend), a crash restart. That is "unavailable" (69) like a failed
+ * connect, not an internal error: when the server's FATAL message arrives before the
+ * socket closes, PQstatus still says CONNECTION_OK, so the SQLSTATE decides too.
+ * (lr_db_fail in db.c looks at PQstatus only; this belongs there once db.c can move.) */
+static bool connection_lost(PGconn *conn, const PGresult *res)
+{
+	if (PQstatus(conn) != CONNECTION_OK)
+		return true;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+			 strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
+}
+
+/* Like lr_db_fail, with connection loss reported as such (69). rows < 0: before any row. */
+static int report_fail(const char *who, PGconn *conn, PGresult *res, long long rows)
+{
+	if (!connection_lost(conn, res))
+		return lr_db_fail(who, conn, res);
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!msg)
+		msg = PQerrorMessage(conn);
+	int len = (int)strcspn(msg, "\n");
+	if (rows < 0)
+		lr_err("%s: PostgreSQL connection lost: %.*s", who, len, msg);
+	else
+		lr_err("%s: PostgreSQL connection lost after %lld rows: %.*s; the report is "
+		       "incomplete, run it again", who, rows, len, msg);
+	PQclear(res);
+	return EX_UNAVAILABLE;
+}
 
 /* Streams rows in single-row mode: memory stays constant whatever the period. */
 static int write_rows(const char *who, PGconn *conn, const char *const params[5],
@@ -53,7 +86,7 @@ static int write_rows(const char *who, PGconn *conn, const char *const params[5]
 {
 	if (!PQsendQueryParams(conn, report_sql, 5, NULL, params, NULL, NULL, 0) ||
 	    !PQsetSingleRowMode(conn))
-		return lr_db_fail(who, conn, NULL);
+		return report_fail(who, conn, NULL, *rows);
 	int status = EX_OK;
 	PGresult *res;
 	while ((res = PQgetResult(conn)) != NULL) {
@@ -66,8 +99,8 @@ static int write_rows(const char *who, PGconn *conn, const char *const params[5]
 			lr_csv_end_row(csv);
 			++*rows;
 		} else if (st != PGRES_TUPLES_OK && status == EX_OK) {
-			status = lr_db_fail(who, conn, res);
-			continue; /* lr_db_fail cleared it; keep reading until NULL */
+			status = report_fail(who, conn, res, *rows);
+			continue; /* report_fail cleared it; keep reading until NULL */
 		}
 		PQclear(res);
 	}
@@ -193,7 +226,7 @@ int cmd_report(const struct lr_config *cfg, int argc, char **argv)
 	PGresult *res =
 		lr_db_query(conn, "SELECT timezone FROM companies WHERE id = $1", 1, company_params);
 	if (!lr_db_ok(res)) {
-		status = lr_db_fail(who, conn, res);
+		status = report_fail(who, conn, res, -1);
 		goto done;
 	}
 	if (PQntuples(res) == 0) {

@@ -183,6 +183,57 @@ static void test_email(void)
 			     "a@b.co\r",  "\"a\"@b.co",	 "a;b@c.co",	"<a@b.co>",    "ä@b.co"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		ok(lr_check_email(bad[i]) != NULL, "email refused #%zu", i);
+
+	/* the domain is a host name: labels of letters, digits and inner hyphens */
+	const char *label63 = "a@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example";
+	const char *label64 = "a@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example";
+	const char *hosts_good[] = {"a@x-y.example", "a@1.example", "a@123.example", "a@b.c0",
+				    "a@xn--bcher-kva.example", "a@B.CO", "a@a.b.c.d.example",
+				    label63};
+	for (size_t i = 0; i < sizeof hosts_good / sizeof hosts_good[0]; i++)
+		ok(lr_check_email(hosts_good[i]) == NULL, "email accepted: %.40s", hosts_good[i]);
+	const struct {
+		const char *email, *why;
+	} hosts_bad[] = {
+		{"a@-.-", "must have domain labels that do not start or end with a hyphen"},
+		{"a@-x.example", "must have domain labels that do not start or end with a hyphen"},
+		{"a@x-.example", "must have domain labels that do not start or end with a hyphen"},
+		{"a@x.-example", "must have domain labels that do not start or end with a hyphen"},
+		{"a@x.example-", "must have domain labels that do not start or end with a hyphen"},
+		{"a@x_y.example", "must have a domain of letters, digits, hyphens and dots"},
+		{"a@x!.example", "must have a domain of letters, digits, hyphens and dots"},
+		{"a@[1.2.3.4]", "must have a domain of letters, digits, hyphens and dots"},
+		{"a@1.2.3.4", "must have a top-level domain that is not all digits"},
+		{"a@example.123", "must have a top-level domain that is not all digits"},
+		{label64, "must have domain labels of at most 63 bytes"},
+	};
+	for (size_t i = 0; i < sizeof hosts_bad / sizeof hosts_bad[0]; i++) {
+		const char *why = lr_check_email(hosts_bad[i].email);
+		ok(why && strcmp(why, hosts_bad[i].why) == 0, "email refused: %.40s (%s)",
+		   hosts_bad[i].email, why ? why : "accepted");
+	}
+}
+
+static void test_timezone(void)
+{
+	const char *good[] = {"UTC", "Etc/UTC", "Europe/Berlin", "Asia/Kolkata",
+			      "America/Argentina/Buenos_Aires", "America/Port-au-Prince",
+			      "Antarctica/DumontDUrville", "Pacific/Chatham", "Indian/Maldives",
+			      "Arctic/Longyearbyen", "Atlantic/Cape_Verde", "Australia/Lord_Howe",
+			      "Africa/Dar_es_Salaam"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ok(lr_check_timezone(good[i]) == NULL, "time zone accepted: %s", good[i]);
+	const char *bad[] = {"", "localtime", "Factory", "posixrules", "posix/Europe/Berlin",
+			     "right/Europe/Berlin", "/usr/share/zoneinfo/Europe/Berlin",
+			     "/Europe/Berlin", "Europe/../Asia/Kolkata", "Europe/..", "../etc/passwd",
+			     "Europe/./Berlin", "Europe/Berlin/", "Europe//Berlin", "Europe",
+			     "Europe/", "Europe/Berlin Mitte", " Europe/Berlin", "Europe/Berlin\n",
+			     "europe/berlin", "US/Pacific", "EST5EDT", "CET", "GMT", "Etc/GMT+5",
+			     "Etc/GMT-14", "Etc/Greenwich", "Etc/Zulu", "utc", "Mars/Olympus",
+			     "Europe/-Berlin", "Europe/1Berlin", "America/A/B/C",
+			     "Asia/abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ok(lr_check_timezone(bad[i]) != NULL, "time zone refused #%zu", i);
 }
 
 static void test_mobile(void)
@@ -376,6 +427,7 @@ int main(void)
 	test_url();
 	test_code();
 	test_email();
+	test_timezone();
 	test_mobile();
 	test_date();
 	test_misc();

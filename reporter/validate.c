@@ -158,7 +158,64 @@ const char *lr_check_email(const char *s)
 		return "must have a domain with a dot after the @";
 	if (domain[0] == '.' || domain[dlen - 1] == '.' || strstr(domain, ".."))
 		return "must have a domain without empty labels";
+	/* The domain is a host name (RFC 1123): "a@-.-" or "a@x_y.example" cannot receive
+	 * mail, and refusing them here is kinder than a bounce per scheduled report. */
+	bool tld_digits = true;
+	for (const char *label = domain; *label;) {
+		size_t n = strcspn(label, ".");
+		if (n > 63)
+			return "must have domain labels of at most 63 bytes";
+		tld_digits = true;
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)label[i];
+			if (!is_ascii_alnum(c) && c != '-')
+				return "must have a domain of letters, digits, hyphens and dots";
+			tld_digits &= is_digit(c);
+		}
+		if (label[0] == '-' || label[n - 1] == '-')
+			return "must have domain labels that do not start or end with a hyphen";
+		label += n + (label[n] == '.');
+	}
+	if (tld_digits)
+		return "must have a top-level domain that is not all digits";
 	return NULL;
+}
+
+const char *lr_check_timezone(const char *tz)
+{
+	/* The areas of the IANA database's region zones (Area/Location[/Sublocation]). Not
+	 * accepted: "localtime", "Factory", "posixrules", the posix/ and right/ copies, the
+	 * old country names (US/Pacific), POSIX-style rules (EST5EDT) and Etc/GMT+N, whose
+	 * sign is the opposite of what it looks like (Etc/GMT+5 is UTC-05:00). */
+	static const char *const areas[] = {"Africa",	"America",  "Antarctica", "Arctic",
+					    "Asia",	"Atlantic", "Australia",  "Europe",
+					    "Indian",	"Pacific"};
+	if (strcmp(tz, "UTC") == 0 || strcmp(tz, "Etc/UTC") == 0)
+		return NULL;
+	if (strlen(tz) > 64)
+		return "is too long";
+	size_t area_len = strcspn(tz, "/");
+	bool area_known = false;
+	for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)
+		if (strlen(areas[i]) == area_len && strncmp(tz, areas[i], area_len) == 0)
+			area_known = true;
+	if (!area_known || tz[area_len] != '/')
+		return "is not a region zone";
+	int parts = 1;
+	for (const char *part = tz + area_len + 1;; part++) {
+		size_t n = strspn(part, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					"0123456789_+-");
+		/* each part starts with a letter: no "." or "..", no empty part, no spaces */
+		if (n == 0 || is_digit((unsigned char)part[0]) || strchr("_+-", part[0]))
+			return "is not a region zone";
+		if (++parts > 3)
+			return "is not a region zone";
+		part += n;
+		if (*part == '\0')
+			return NULL;
+		if (*part != '/')
+			return "is not a region zone";
+	}
 }
 
 bool lr_valid_mobile(const char *s)

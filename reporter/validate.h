@@ -17,9 +17,17 @@ const char *lr_check_url(const char *url);
 /* Codes, slugs, recipient tokens and company ids: [A-Za-z0-9_-]{1,64}. */
 bool lr_valid_code(const char *s);
 
-/* One '@', non-empty local part (<= 64), domain with a dot and no empty label, printable
- * ASCII without spaces, commas, semicolons, quotes or angle brackets, <= 254 bytes. */
+/* One '@', non-empty local part (<= 64), printable ASCII without spaces, commas,
+ * semicolons, quotes or angle brackets, <= 254 bytes; the domain a host name with a dot:
+ * labels of 1-63 letters, digits and hyphens, not starting or ending with a hyphen, the
+ * last one not all digits. */
 const char *lr_check_email(const char *s);
+
+/* A time zone name a company may use: UTC, Etc/UTC, or an IANA region zone
+ * Area/Location[/Sublocation] (Area one of Africa, America, Antarctica, Arctic, Asia,
+ * Atlantic, Australia, Europe, Indian, Pacific; each part [A-Za-z][A-Za-z0-9_+-]*).
+ * The name only: whether the zone exists is PostgreSQL's pg_timezone_names to say. */
+const char *lr_check_timezone(const char *tz);
 
 /* +?[0-9]{4,20} */
 bool lr_valid_mobile(const char *s);

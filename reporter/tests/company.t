@@ -24,6 +24,15 @@ my @refusals = (
     [{'--timezone' => 'CEST'}, qr/unknown time zone 'CEST'/],
     [{'--timezone' => ''}, qr/unknown time zone/],
     [{'--timezone' => "Europe/Berlin\n"}, qr/unknown time zone/],
+    # Known to PostgreSQL, but not a region zone a company can live in.
+    (map { [{'--timezone' => $_}, qr/unknown time zone '\Q$_\E' \(use an IANA region zone such as Europe\/Berlin, or UTC\)$/] }
+     'localtime', 'Factory', 'posixrules', 'posix/Europe/Berlin', 'right/Europe/Berlin', 'US/Pacific',
+     'EST5EDT', 'CET', 'GMT', 'Etc/GMT+5', '/usr/share/zoneinfo/Europe/Berlin', 'Europe/../Asia/Kolkata',
+     '../../etc/passwd', 'Europe/Berlin Mitte', 'europe/berlin'),
+    [{'--owner-email' => 'a@-.-'}, qr/--owner-email must have domain labels that do not start or end with a hyphen/],
+    [{'--owner-email' => 'ops@beta-.example'}, qr/--owner-email must have domain labels that do not start or end with a hyphen/],
+    [{'--owner-email' => 'ops@be_ta.example'}, qr/--owner-email must have a domain of letters, digits, hyphens and dots/],
+    [{'--owner-email' => 'ops@10.0.0.1'}, qr/--owner-email must have a top-level domain that is not all digits/],
     [{'--owner-email' => 'no-at-sign.example'}, qr/--owner-email must contain exactly one @/],
     [{'--owner-email' => 'a@b@c.example'}, qr/--owner-email must contain exactly one @/],
     [{'--owner-email' => '@beta.example'}, qr/--owner-email must have a local part/],
@@ -47,9 +56,18 @@ for my $case (@refusals) {
     is($o, '', "no output for $what");
 }
 is(psql('SELECT count(*) FROM companies'), '1', 'refusals stored nothing');
+is(psql(q{SELECT count(*) FROM pg_timezone_names WHERE name IN ('localtime', 'Factory', 'posixrules', 'posix/Europe/Berlin', 'US/Pacific', 'Etc/GMT+5')}),
+   '6', 'PostgreSQL itself knows the refused names (so the refusal is ours)');
 is(psql("SELECT name FROM companies WHERE id = 'acme'"), 'Acme, Inc.', 'duplicate left the original intact');
 
 lr_ok('company', 'create', %base);
 is(psql("SELECT timezone FROM companies WHERE id = 'beta'"), 'Europe/Berlin', 'second company stored');
+
+# UTC, Etc/UTC and three-part region zones are fine; a hyphen inside a label too.
+for (['utc1', 'UTC'], ['utc2', 'Etc/UTC'], ['ba', 'America/Argentina/Buenos_Aires']) {
+    lr_ok('company', 'create', '--id', $_->[0], '--name', $_->[0], '--timezone', $_->[1],
+          '--owner-email', "ops\@$_->[0]-x.example");
+    is(psql("SELECT timezone FROM companies WHERE id = '$_->[0]'"), $_->[1], "$_->[1] accepted");
+}
 
 done_testing();

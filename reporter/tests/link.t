@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # link create / link publish: PostgreSQL rows and the Redis hash per docs/data-contract.md;
-# refusals exit 65 and write nothing.
+# refusals exit 65 and write nothing; Redis down: stored, 69, published later (--code,
+# --all).
 use strict;
 use warnings;
 use FindBin;
@@ -134,7 +135,7 @@ redis('CLIENT', 'PAUSE', '8000', 'WRITE');
                      '--slug', 'paused');
 redis('CLIENT', 'UNPAUSE');
 is($rc, 69, 'Redis failing after the commit exits 69');
-like($err, qr/^linkreport: link create: link 'paused' \(txtly_id \d+\) is stored but not published to Redis \([^\n]+\); run 'linkreport link publish --code paused'\n\z/,
+like($err, qr/^linkreport: link create: link 'paused' \(txtly_id \d+\) is stored in PostgreSQL but not published to Redis \([^\n]+\); run 'linkreport link publish --code paused' once Redis is back\n\z/,
      'says the link is stored but not published');
 is($o, '', 'no short URL printed');
 is(psql("SELECT count(*) FROM links WHERE code = 'paused'"), '1', 'the link is in PostgreSQL');
@@ -142,5 +143,131 @@ is(redis('EXISTS', "${prefix}paused"), '0', 'but not in Redis');
 $out = lr_ok('link', 'publish', '--code', 'paused');
 is($out, "http://klr.bz/paused\n", 'link publish prints the short URL');
 is(redis('HGET', "${prefix}paused", 'long_url'), 'https://example.com/p', 'now published');
+
+# Redis down before anything: the same outcome. PostgreSQL is the source of truth, so the
+# link (and its recipients) is stored; 69 says it is not published and how to fix that.
+($rc, $o, $err) = lr('link', 'create', '--redis', '127.0.0.1:1', '--company', 'acme',
+                     '--long-url', 'https://example.com/down', '--slug', 'down',
+                     '--recipient', '4915112345678:m-1', '--recipient', '919876543210');
+is($rc, 69, 'Redis unreachable: link create exits 69');
+like($err, qr/^linkreport: link create: link 'down' \(txtly_id \d+\) is stored in PostgreSQL but not published to Redis \(cannot connect to Redis at 127\.0\.0\.1:1: [^\n]+\); run 'linkreport link publish --code down' once Redis is back\n\z/,
+     'says stored in PostgreSQL, not published, and what publishes it');
+is($o, '', 'no short URL printed');
+is(psql("SELECT count(*) FROM links WHERE code = 'down' AND track_user"), '1', 'the link is in PostgreSQL');
+is(psql("SELECT count(*) FROM link_recipients r JOIN links l USING (txtly_id) WHERE l.code = 'down'"), '2',
+   'with its recipients');
+is(redis('EXISTS', "${prefix}down"), '0', 'and not in Redis');
+$out = lr_ok('link', 'publish', '--code', 'down');
+is(scalar(split /\n/, $out), 2, 'publish prints its recipient lines');
+my $down = redis_hash("${prefix}down");
+is($down->{long_url}, 'https://example.com/down', 'published once Redis is back');
+is(scalar(grep { /^r:/ } keys %$down), 2, 'with both recipients');
+
+# A malformed --redis is a usage error: nothing is stored.
+$links_before = psql('SELECT count(*) FROM links');
+($rc, $o, $err) = lr('link', 'create', '--redis', 'nonsense', '--company', 'acme',
+                     '--long-url', 'https://example.com/bad-redis');
+is($rc, 64, 'malformed --redis: 64');
+like($err, qr/^linkreport: link create: LINKREPORT_REDIS\/--redis must be host:port/, 'says why');
+# PostgreSQL down: nothing stored, nothing published.
+($rc, $o, $err) = lr('link', 'create', '--db', 'postgresql://postgres@127.0.0.1:1/nodb', '--company', 'acme',
+                     '--long-url', 'https://example.com/no-pg', '--slug', 'nopg');
+is($rc, 69, 'PostgreSQL unreachable: 69');
+like($err, qr/^linkreport: link create: cannot connect to PostgreSQL/, 'says so');
+is(psql('SELECT count(*) FROM links'), $links_before, 'neither refusal stored a link');
+is(redis('EXISTS', "${prefix}nopg"), '0', 'nor published one');
+
+# --- link publish --all: Redis lost its data (only this file's keys are removed: the
+# server is shared). Every hash comes back exactly as link create wrote it.
+sub flush_prefix {
+    my $keys = redis('--scan', '--pattern', "$prefix*");
+    redis('DEL', $_) for grep { length } split /\n/, $keys;
+}
+# Every hash under the prefix, as "code|field=value|..." lines, sorted (one round trip).
+my $dump_lua = <<'LUA';
+local out = {}
+for _, key in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do
+  local h = redis.call('HGETALL', key)
+  local f = {}
+  for i = 1, #h, 2 do f[#f + 1] = h[i] .. '=' .. h[i + 1] end
+  table.sort(f)
+  out[#out + 1] = string.sub(key, #ARGV[1] + 1) .. '|' .. table.concat(f, '|')
+end
+table.sort(out)
+return table.concat(out, '\n')
+LUA
+sub dump_hashes { return redis('EVAL', $dump_lua, '0', $prefix) }
+
+my $n_links = psql('SELECT count(*) FROM links');
+my $created = dump_hashes();
+is(scalar(split /\n/, $created), $n_links, "one hash per stored link ($n_links)");
+flush_prefix();
+redis('HSET', "${prefix}QS6", 'r:stale', "1\t2");
+is(dump_hashes(), "QS6|r:stale=1\t2", 'Redis lost the links (one stale leftover)');
+$out = lr_ok('link', 'publish', '--all');
+is($out, "published: $n_links links\n", 'publish --all prints the count');
+is(dump_hashes(), $created, 'every hash identical to what link create wrote, stale field gone');
+$out = lr_ok('link', 'publish', '--all');
+is($out, "published: $n_links links\n", 'again: same count');
+is(dump_hashes(), $created, 'idempotent: same hashes');
+
+# --company: that company's links only.
+lr_ok('company', 'create', '--id', 'beta', '--name', 'Beta', '--timezone', 'Europe/Berlin',
+      '--owner-email', 'o@beta.example');
+lr_ok('link', 'create', '--company', 'beta', '--long-url', 'https://beta.example/', '--slug', 'betalink');
+flush_prefix();
+$out = lr_ok('link', 'publish', '--all', '--company', 'beta');
+is($out, "published: 1 links\n", 'publish --all --company beta: one link');
+is(dump_hashes() =~ tr/\n//, 0, 'only that one hash');
+is(redis('HGET', "${prefix}betalink", 'company_id'), 'beta', "and it is beta's");
+$out = lr_ok('link', 'publish', '--all', '--company', 'acme');
+is($out, "published: $n_links links\n", "acme's links");
+$n_links++;
+$created = dump_hashes();
+is(scalar(split /\n/, $created), $n_links, 'both companies published');
+
+# Many links (more than one batch of 1000, recipients in several): written in SQL, so the
+# expected hashes come from PostgreSQL's rows.
+psql(q{INSERT INTO links (code, company_id, long_url, short_url, campaign_name, template_id, channel, message_id, track_user)
+       SELECT 'bulk' || i, 'beta', 'https://beta.example/p?i=' || i, 'http://klr.bz/bulk' || i, 'c' || (i % 7),
+              't' || (i % 3), 'SMS', 'm' || i, i % 250 = 0 FROM generate_series(1, 2600) i});
+psql(q{INSERT INTO link_recipients (txtly_id, token, mobile_number, message_id)
+       SELECT txtly_id, 'tk' || k, '4915' || txtly_id || k, 'rm' || k FROM links, generate_series(1, 3) k
+       WHERE track_user AND code LIKE 'bulk%'});
+my %recipients;
+push @{$recipients{$_->[0]}}, "r:$_->[1]=$_->[2]\t$_->[3]"
+    for @{psql_rows('SELECT l.code, token, mobile_number, r.message_id FROM link_recipients r JOIN links l USING (txtly_id)')};
+my @expected;
+for my $l (@{psql_rows(q{SELECT code, long_url, short_url, txtly_id, company_id, campaign_name, template_id, channel,
+                                message_id, floor(extract(epoch FROM created_on))::bigint, track_user::int FROM links})}) {
+    my %f;
+    @f{qw(long_url short_url txtly_id company_id campaign_name template_id channel message_id created_on track_user)} = @$l[1 .. 10];
+    push @expected, join '|', $l->[0], sort((map { "$_=$f{$_}" } keys %f), @{$recipients{$l->[0]} // []});
+}
+my $expected = join "\n", sort @expected;
+$n_links += 2600;
+flush_prefix();
+$out = lr_ok('link', 'publish', '--all');
+is($out, "published: $n_links links\n", "publish --all: $n_links links in 3 batches");
+my $bulk = dump_hashes();
+is(scalar(split /\n/, $bulk), $n_links, 'one hash each');
+ok($bulk eq $expected, 'every hash holds exactly the stored link and its recipients');
+like($bulk, qr/^bulk2500\|.*r:tk3=49152\d+3\trm3/m, 'recipients of a link in the third batch');
+
+# Usage.
+for my $case ([['--all', '--code', 'QS6'], 64, qr/--code and --all exclude each other/],
+              [['--company', 'acme'], 64, qr/--company goes with --all/],
+              [[], 64, qr/--code or --all is required/],
+              [['--all', '--company', 'nobody'], 65, qr/unknown company 'nobody'/],
+              [['--all', '--company', 'no body'], 65, qr/unknown company/],
+              [['--all', '--all'], 64, qr/option --all given twice/]) {
+    my ($args, $want_rc, $re) = @$case;
+    ($rc, $o, $err) = lr('link', 'publish', @$args);
+    is($rc, $want_rc, "link publish @$args: exit $want_rc");
+    like($err, qr/^linkreport: link publish: $re/, "link publish @$args: message");
+}
+($rc, $o, $err) = lr('link', 'publish', '--all', '--redis', '127.0.0.1:1');
+is($rc, 69, 'publish --all with Redis unreachable: 69');
+like($err, qr/^linkreport: link publish: cannot connect to Redis/, 'says so');
 
 done_testing();

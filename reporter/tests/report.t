@@ -6,6 +6,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
+use IPC::Run ();
 use Test::More;
 use Time::Local qw(timegm);
 use LRTest;
@@ -135,5 +136,62 @@ for my $case ([['--company', 'nobody', '--from', '2024-01-01', '--to', '2024-01-
                        '--out', "$dir/missing-dir/x.csv");
 is($rc, 64, 'unwritable --out exits 64');
 like($err, qr/^linkreport: report: cannot create /, 'says so');
+
+# PostgreSQL lost in the middle of a report (an administrator ends the backend, a
+# failover): 69 "unavailable", like a failed connect, not 70. 300,000 rows (about 30 MB of
+# CSV) so the report is still streaming when its backend is terminated.
+lr_ok('company', 'create', '--id', 'big', '--name', 'Big', '--timezone', 'UTC', '--owner-email', 'o@big.example');
+psql(q{INSERT INTO clicks (click_id, stream_id, company_id, visited_on, short_url, long_url, user_agent, campaign_name)
+       SELECT md5(i::text), i || '-0', 'big', timestamptz '2024-05-01' + i * interval '10 seconds',
+              'http://klr.bz/big', 'https://big.example/a/long/path?i=' || i, 'Mozilla/5.0 (X11; Linux x86_64)', 'bulk'
+       FROM generate_series(1, 300000) i});
+my @big = ('report', '--company', 'big', '--from', '2024-05-01', '--to', '2024-05-31');
+# Ends this database's linkreport backends; returns how many.
+sub terminate_reporter {
+    return psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database()"
+                . " AND application_name = 'linkreport' AND pid <> pg_backend_pid()");
+}
+sub finish_status {
+    my ($h) = @_;
+    $h->finish;
+    return $h->result(0);
+}
+
+# To stdout: once 200 KB of rows have arrived.
+{
+    my ($in, $csv, $errs) = ('', '', '');
+    my $h = IPC::Run::start([LRTest::binary(), @big], \$in, \$csv, \$errs, IPC::Run::timeout(120));
+    $h->pump while length($csv) < 200_000 && $h->pumpable;
+    is(terminate_reporter(), 1, 'the report\'s backend terminated while rows stream');
+    my $rc = finish_status($h);
+    is($rc, 69, 'connection lost mid-stream: exit 69, not 70') or diag($errs);
+    like($errs, qr/^linkreport: report: PostgreSQL connection lost after (\d+) rows: [^\n]+; the report is incomplete, run it again\n\z/,
+         'one line: connection lost after N rows, incomplete');
+    my ($n) = $errs =~ /after (\d+) rows/;
+    ok(defined $n && $n > 0 && $n < 300_000, 'N counts the rows written before (' . ($n // '?') . ')');
+    unlike($errs, qr/Sanitizer|runtime error:/, 'no sanitizer report');
+}
+# To a file: no file, no temporary file left.
+{
+    my ($in, $o, $errs) = ('', '', '');
+    my $h = IPC::Run::start([LRTest::binary(), @big, '--out', "$dir/big.csv"], \$in, \$o, \$errs, IPC::Run::timeout(120));
+    my $tmp;
+    for (1 .. 12000) {
+        ($tmp) = glob("$dir/big.csv.tmp.*");
+        last if $tmp && -s $tmp > 200_000;
+        select(undef, undef, undef, 0.005);
+    }
+    ok($tmp && -s $tmp > 200_000, 'the report is being written');
+    is(terminate_reporter(), 1, 'its backend terminated');
+    is(finish_status($h), 69, 'connection lost writing --out: exit 69') or diag($errs);
+    like($errs, qr/^linkreport: report: PostgreSQL connection lost after \d+ rows: [^\n]+; the report is incomplete, run it again\n\z/,
+         'the same message');
+    ok(!-e "$dir/big.csv" && !glob("$dir/big.csv*"), 'neither the report nor its temporary file is left');
+    unlike($errs, qr/Sanitizer|runtime error:/, 'no sanitizer report');
+}
+# PostgreSQL works again: the same report is complete.
+my $may = psql("SELECT count(*) FROM clicks WHERE company_id = 'big' AND visited_on < '2024-06-01'");
+($rc, $out, $err) = lr(@big, '--out', "$dir/big.csv");
+is($err, "report: $may rows\n", "run again: the whole month ($may rows)") or diag($err);
 
 done_testing();

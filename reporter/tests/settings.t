@@ -77,6 +77,15 @@ is(psql("SELECT timezone FROM companies WHERE id = 'acme'"), 'Asia/Kathmandu', '
 ($rc, $o, $err) = lr('company', 'set', '--id', 'acme', '--timezone', 'Mars/Olympus');
 is($rc, 65, 'unknown time zone: 65');
 like($err, qr/^linkreport: company set: unknown time zone 'Mars\/Olympus'/, 'unknown time zone message');
+for my $tz ('localtime', 'Factory', 'posix/Asia/Kolkata', 'Asia/../Europe/Berlin') {
+    ($rc, $o, $err) = lr('company', 'set', '--id', 'acme', '--timezone', $tz);
+    is($rc, 65, "company set --timezone $tz: 65");
+    like($err, qr/^linkreport: company set: unknown time zone '\Q$tz\E' \(use an IANA region zone/, 'says so');
+}
+($rc, $o, $err) = lr('company', 'set', '--id', 'acme', '--owner-email', 'a@-.-');
+is($rc, 65, 'company set --owner-email a@-.-: 65');
+like($err, qr/^linkreport: company set: --owner-email must have domain labels that do not start or end with a hyphen/, 'says so');
+is(psql("SELECT owner_email FROM companies WHERE id = 'acme'"), 'owner@acme.example', 'owner email unchanged');
 ($rc, $o, $err) = lr('company', 'set', '--id', 'nobody', '--timezone', 'Europe/Berlin');
 is($rc, 65, 'company set: unknown company 65');
 like($err, qr/unknown company 'nobody'/, 'message');
