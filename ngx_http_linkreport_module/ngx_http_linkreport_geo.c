@@ -3,9 +3,27 @@
 #include <maxminddb.h>
 
 
+/*
+ * Names of one data record. Many addresses share a record (a city's networks point at one),
+ * and reading the two names out of it costs eight times the tree walk (callgrind: 6k of
+ * 6.8k instructions a tap), so each worker keeps the names of the records it met, keyed
+ * by the record's offset in the database and the database's generation.
+ */
+#define NGX_HTTP_LINKREPORT_GEO_CACHE_BITS  12
+
+typedef struct {
+    ngx_uint_t         generation;   /* 0: empty */
+    uint32_t           offset;
+    ngx_str_t          country;
+    ngx_str_t          city;
+} ngx_http_linkreport_geo_slot_t;
+
+
 struct ngx_http_linkreport_geo_s {
     MMDB_s            *db;           /* in use */
     MMDB_s            *config_db;    /* opened by the configuration, closed by its pool */
+    ngx_uint_t         generation;   /* of db: a reload makes every cached name stale */
+    ngx_http_linkreport_geo_slot_t  *cache;   /* per worker, made on first lookup */
     ngx_str_t          path;         /* NUL-terminated */
     ngx_file_info_t    seen;         /* the file as last looked at */
     ngx_event_t        timer;
@@ -68,6 +86,7 @@ ngx_http_linkreport_geo_open(ngx_conf_t *cf, ngx_str_t *path,
 
     /* path is NUL-terminated: directive arguments and ngx_conf_full_name results are */
     geo->path = *path;
+    geo->generation = 1;
 
     if (ngx_file_info(path->data, &geo->seen) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
@@ -179,6 +198,7 @@ ngx_http_linkreport_geo_check(ngx_event_t *ev)
     }
 
     geo->db = fresh;
+    geo->generation++;
 
     ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
                   "linkreport: GeoIP database \"%V\" reloaded", &geo->path);
@@ -218,6 +238,11 @@ ngx_http_linkreport_geo_stop(ngx_http_linkreport_geo_t *geo)
         ngx_del_timer(&geo->timer);
     }
 
+    if (geo->cache) {
+        ngx_free(geo->cache);
+        geo->cache = NULL;
+    }
+
     if (geo->db != geo->config_db) {
         MMDB_close(geo->db);
         ngx_free(geo->db);
@@ -247,8 +272,9 @@ void
 ngx_http_linkreport_geo_lookup(ngx_http_linkreport_geo_t *geo, const char *language,
     struct sockaddr *sa, ngx_str_t *country, ngx_str_t *city, ngx_log_t *log)
 {
-    int                    mmdb_error;
-    MMDB_lookup_result_s   res;
+    int                              mmdb_error;
+    MMDB_lookup_result_s             res;
+    ngx_http_linkreport_geo_slot_t  *slot;
 
     ngx_str_null(country);
     ngx_str_null(city);
@@ -269,6 +295,27 @@ ngx_http_linkreport_geo_lookup(ngx_http_linkreport_geo_t *geo, const char *langu
         return;
     }
 
-    ngx_http_linkreport_geo_name(&res.entry, "country", language, country);
-    ngx_http_linkreport_geo_name(&res.entry, "city", language, city);
+    if (geo->cache == NULL) {
+        geo->cache = ngx_calloc(sizeof(ngx_http_linkreport_geo_slot_t)
+                                << NGX_HTTP_LINKREPORT_GEO_CACHE_BITS, log);
+    }
+
+    if (geo->cache == NULL) {
+        ngx_http_linkreport_geo_name(&res.entry, "country", language, country);
+        ngx_http_linkreport_geo_name(&res.entry, "city", language, city);
+        return;
+    }
+
+    slot = &geo->cache[(res.entry.offset * 2654435761u)
+                       >> (32 - NGX_HTTP_LINKREPORT_GEO_CACHE_BITS)];
+
+    if (slot->generation != geo->generation || slot->offset != res.entry.offset) {
+        slot->generation = geo->generation;
+        slot->offset = res.entry.offset;
+        ngx_http_linkreport_geo_name(&res.entry, "country", language, &slot->country);
+        ngx_http_linkreport_geo_name(&res.entry, "city", language, &slot->city);
+    }
+
+    *country = slot->country;
+    *city = slot->city;
 }
