@@ -27,3 +27,4 @@ function request()
   if mode == "misses" then path = string.format("/m%d", n * 2 + thread_id - 1) end
   return wrk.format("GET", path, { ["User-Agent"] = ua, ["X-Forwarded-For"] = ip })
 end
+
