@@ -1,8 +1,11 @@
 /* drain: Redis stream -> PostgreSQL clicks. At-least-once delivery from the stream plus
- * ON CONFLICT (click_id) DO NOTHING gives exactly-once rows: a batch is acknowledged only
- * after its transaction committed, so a crash re-delivers it and duplicates fall away.
- * A batch is written with one COPY into a per-connection temporary staging table and one
- * INSERT ... SELECT from it into clicks, in the same transaction. */
+ * the unique key (click_id, visited_on) gives exactly-once rows: a batch is acknowledged
+ * only after its transaction committed, so a crash re-delivers it and duplicates fall
+ * away. A batch is written with one binary COPY straight into clicks, under a savepoint.
+ * Only when that COPY hits a unique violation (the batch holds a click stored already:
+ * a re-delivery after a crash, or an edge's spool replay) is the batch rolled back to the
+ * savepoint and written the slow way: COPY into a per-connection temporary staging table
+ * and INSERT ... SELECT ... ON CONFLICT DO NOTHING, in the same transaction. */
 #include <errno.h>
 #include <libpq-fe.h>
 #include <malloc.h>
@@ -44,39 +47,32 @@ static const char *const field_names[N_FIELDS] = {
 	"campaign_name", "template_id", "user_agent", "method", "non_human",
 };
 
-/* The staging table: one per connection, emptied by every COMMIT (and ROLLBACK). Numbers
- * stay raw here and are converted by the INSERT. */
-static const char create_stage_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS clicks_stage (stream_id text NOT NULL,"
-	" click_id text NOT NULL, company_id text NOT NULL, txtly_id bigint, code text,"
-	" recipient text, short_url text, mobile_number text, client_ip text, browser text,"
-	" platform text, platform_version text, engine text, country text, city text,"
-	" visited_on bigint NOT NULL, device_type text, created_on bigint, long_url text,"
-	" channel text, message_id text, campaign_name text, template_id text, user_agent text,"
-	" method text, non_human text) ON COMMIT DELETE ROWS";
-
 /* COPY rows are: stream_id, then the fields in enum order. */
+#define COPY_COLUMNS                                                                       \
+	"(stream_id, click_id, company_id, txtly_id, code, recipient, short_url,"          \
+	" mobile_number, client_ip, browser, platform, platform_version, engine, country,"  \
+	" city, visited_on, device_type, created_on, long_url, channel, message_id,"        \
+	" campaign_name, template_id, user_agent, method, non_human)"
+
+/* The fast path: straight into clicks (PostgreSQL routes each row to its partition). */
+static const char copy_clicks_sql[] = "COPY clicks " COPY_COLUMNS " FROM STDIN (FORMAT binary)";
+
+/* The fallback: the staging table, one per connection, has the columns and types of
+ * clicks and is emptied by every COMMIT (and ROLLBACK) that touched it. */
+static const char create_stage_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS clicks_stage (LIKE clicks INCLUDING DEFAULTS)"
+	" ON COMMIT DELETE ROWS";
 static const char copy_stage_sql[] =
-	"COPY clicks_stage (stream_id, click_id, company_id, txtly_id, code, recipient,"
-	" short_url, mobile_number, client_ip, browser, platform, platform_version, engine,"
-	" country, city, visited_on, device_type, created_on, long_url, channel, message_id,"
-	" campaign_name, template_id, user_agent, method, non_human) FROM STDIN";
+	"COPY clicks_stage " COPY_COLUMNS " FROM STDIN (FORMAT binary)";
 
 /* The batch's rows have distinct click ids (see id_set): ON CONFLICT skips those stored
- * already. (DISTINCT ON (click_id) here would do the same at the cost of a sort, about a
- * quarter of the statement's time.) */
+ * already. (DISTINCT ON (click_id) here would do the same at the cost of a sort.) No
+ * conflict target: the unique key is (click_id, visited_on) since migration 4. */
 static const char insert_clicks_sql[] =
-	"INSERT INTO clicks (stream_id, click_id, company_id, txtly_id, code, recipient,"
-	" short_url, mobile_number, client_ip, browser, platform, platform_version, engine,"
-	" country, city, visited_on, device_type, created_on, long_url, channel, message_id,"
-	" campaign_name, template_id, user_agent, method, non_human)"
-	" SELECT stream_id, click_id, company_id, txtly_id, code,"
-	" recipient, short_url, mobile_number, client_ip, browser, platform, platform_version,"
-	" engine, country, city, to_timestamp(visited_on / 1000.0), device_type,"
-	" to_timestamp(created_on), long_url, channel, message_id, campaign_name, template_id,"
-	" user_agent, method, coalesce(non_human, '')"
-	" FROM clicks_stage"
-	" ON CONFLICT (click_id) DO NOTHING";
+	"INSERT INTO clicks SELECT * FROM clicks_stage ON CONFLICT DO NOTHING";
+
+/* SQLSTATE unique_violation */
+#define UNIQUE_VIOLATION "23505"
 
 static const char insert_dead_letter_sql[] =
 	"INSERT INTO dead_letters (stream, stream_id, reason, entry) VALUES ($1, $2, $3, $4)"
@@ -101,11 +97,13 @@ struct drain_options {
 	struct lr_reports_config reports;
 	time_t clock_offset; /* --now minus the system clock */
 	time_t next_tick;
+	time_t next_partitions; /* when to make the months ahead again */
 	struct lr_tick_counts ticks;
 };
 
 struct counts {
 	long long stored, duplicates, dead_letters;
+	long long slow_batches; /* batches that fell back to the staging table */
 };
 
 struct drainer {
@@ -202,6 +200,7 @@ static char *entry_as_json(const redisReply *fields)
 struct entry_values {
 	const char *v[N_FIELDS];
 	char *owned[N_FIELDS];
+	long long visited_ms, txtly_id, created_s; /* parsed; the last two when v[] is set */
 };
 
 static void free_values(struct entry_values *e)
@@ -247,7 +246,6 @@ static const char *read_entry(const redisReply *fields, struct entry_values *e)
 		}
 	}
 	const char *const *values = e->v;
-	long long number;
 	if (!values[F_CLICK_ID] || !*values[F_CLICK_ID])
 		return "missing click_id";
 	if (!lr_valid_click_id(values[F_CLICK_ID], strlen(values[F_CLICK_ID])))
@@ -259,14 +257,14 @@ static const char *read_entry(const redisReply *fields, struct entry_values *e)
 	if (!values[F_VISITED_ON] || !*values[F_VISITED_ON])
 		return "missing visited_on";
 	if (!lr_parse_uint(values[F_VISITED_ON], strlen(values[F_VISITED_ON]), MAX_VISITED_ON_MS,
-			   &number))
+			   &e->visited_ms))
 		return "visited_on is not Unix milliseconds";
 	/* Optional numbers: a bad value is stored as NULL rather than losing the click. */
 	if (values[F_TXTLY_ID] &&
-	    !lr_parse_uint(values[F_TXTLY_ID], strlen(values[F_TXTLY_ID]), MAX_BIGINT, &number))
+	    !lr_parse_uint(values[F_TXTLY_ID], strlen(values[F_TXTLY_ID]), MAX_BIGINT, &e->txtly_id))
 		drop_value(e, F_TXTLY_ID);
 	if (values[F_CREATED_ON] && !lr_parse_uint(values[F_CREATED_ON], strlen(values[F_CREATED_ON]),
-						   MAX_CREATED_ON_S, &number))
+						   MAX_CREATED_ON_S, &e->created_s))
 		drop_value(e, F_CREATED_ON);
 	return NULL;
 }
@@ -322,30 +320,59 @@ static void buf_reserve(struct copy_buf *b, size_t more)
 	b->cap = cap;
 }
 
-/* One COPY text-format field: NULL is \N; backslash, TAB, LF and CR are escaped (the only
- * bytes COPY would otherwise read as syntax), everything else passes as is. */
-static void copy_field(struct copy_buf *b, const char *s, char sep)
+/* COPY binary format: a signature and two zero words, then per row a 16-bit field count
+ * and per field a 32-bit length (-1: NULL) and its bytes, all big-endian; -1 as the field
+ * count ends the data. Text goes as is (no escaping, no parsing on the server); bigint is
+ * 8 bytes; timestamptz is microseconds since 2000-01-01 UTC in 8 bytes. */
+static const char copy_signature[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+
+static void put_be(struct copy_buf *b, unsigned long long v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--)
+		b->data[b->len++] = (char)(v >> (8 * i));
+}
+
+static void copy_text(struct copy_buf *b, const char *s)
 {
 	if (!s) {
-		buf_reserve(b, 3);
-		memcpy(b->data + b->len, "\\N", 2);
-		b->len += 2;
-	} else {
-		size_t n = strlen(s);
-		buf_reserve(b, n * 2 + 1);
-		char *out = b->data + b->len;
-		for (const char *p = s; *p; p++) {
-			switch (*p) {
-			case '\\': *out++ = '\\'; *out++ = '\\'; break;
-			case '\t': *out++ = '\\'; *out++ = 't'; break;
-			case '\n': *out++ = '\\'; *out++ = 'n'; break;
-			case '\r': *out++ = '\\'; *out++ = 'r'; break;
-			default: *out++ = *p;
-			}
-		}
-		b->len = (size_t)(out - b->data);
+		buf_reserve(b, 4);
+		put_be(b, 0xffffffffULL, 4);
+		return;
 	}
-	b->data[b->len++] = sep;
+	size_t n = strlen(s);
+	buf_reserve(b, n + 4);
+	put_be(b, n, 4);
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+}
+
+static void copy_int8(struct copy_buf *b, long long v)
+{
+	buf_reserve(b, 12);
+	put_be(b, 8, 4);
+	put_be(b, (unsigned long long)v, 8);
+}
+
+#define PG_EPOCH_S 946684800LL /* 2000-01-01T00:00:00Z in Unix seconds */
+
+/* One row: stream_id, then the fields in enum order (COPY_COLUMNS). */
+static void copy_row(struct copy_buf *b, const char *stream_id, const struct entry_values *e)
+{
+	buf_reserve(b, 2);
+	put_be(b, N_FIELDS + 1, 2);
+	copy_text(b, stream_id);
+	for (int f = 0; f < N_FIELDS; f++) {
+		if (f == F_VISITED_ON)
+			copy_int8(b, (e->visited_ms - PG_EPOCH_S * 1000) * 1000);
+		else if (f == F_CREATED_ON && e->v[f])
+			copy_int8(b, (e->created_s - PG_EPOCH_S) * 1000000);
+		else if (f == F_TXTLY_ID && e->v[f])
+			copy_int8(b, e->txtly_id);
+		else if (f == F_NON_HUMAN && !e->v[f])
+			copy_text(b, ""); /* NOT NULL: '' is a person */
+		else
+			copy_text(b, e->v[f]);
+	}
 }
 
 /* Appends one entry's COPY row, or inserts its dead letter (inside the open transaction,
@@ -375,22 +402,26 @@ static int stage_entry(struct drainer *d, const redisReply *entry, struct id_set
 		/* A later entry of an id already in this batch is a duplicate; the borrowed id
 		 * stays valid as long as the reply, i.e. the batch. */
 		if (id_set_add(seen, e.v[F_CLICK_ID])) {
-			copy_field(rows, id->str, '\t');
-			for (int f = 0; f < N_FIELDS; f++)
-				copy_field(rows, e.v[f], f + 1 < N_FIELDS ? '\t' : '\n');
+			if (rows->len == 0) {
+				buf_reserve(rows, sizeof copy_signature);
+				memcpy(rows->data, copy_signature, sizeof copy_signature);
+				rows->len = sizeof copy_signature;
+			}
+			copy_row(rows, id->str, &e);
 		}
 	}
 	free_values(&e);
 	return status;
 }
 
-/* COPY rows into clicks_stage, then move them into clicks; *stored is what was new. */
-static int write_rows(struct drainer *d, const struct copy_buf *rows, long long *stored)
+/* One COPY ... FROM STDIN of the rows (the trailer is added here). Returns the COPY's
+ * final result, or NULL after printing when the data could not be sent. */
+static PGresult *copy_in(struct drainer *d, const char *sql, struct copy_buf *rows)
 {
-	PGresult *res = PQexec(d->pg, copy_stage_sql);
+	PGresult *res = PQexec(d->pg, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		lr_db_fail(d->who, d->pg, res);
-		return EX_UNAVAILABLE;
+		return NULL;
 	}
 	PQclear(res);
 	const size_t chunk = 1 << 20;
@@ -399,24 +430,64 @@ static int write_rows(struct drainer *d, const struct copy_buf *rows, long long 
 		size_t n = rows->len - off < chunk ? rows->len - off : chunk;
 		sent = PQputCopyData(d->pg, rows->data + off, (int)n) == 1;
 	}
+	static const char trailer[2] = {'\xff', '\xff'};
+	if (sent)
+		sent = PQputCopyData(d->pg, trailer, 2) == 1;
 	/* Ends the COPY either way; with an error message the server aborts it. */
 	if (PQputCopyEnd(d->pg, sent ? NULL : "drain: sending COPY data failed") != 1)
 		sent = false;
-	int status = EX_OK;
+	PGresult *last = NULL;
 	while ((res = PQgetResult(d->pg)) != NULL) {
-		if (status == EX_OK && !lr_db_ok(res)) {
-			lr_db_fail(d->who, d->pg, res);
-			status = EX_UNAVAILABLE;
-		} else {
-			PQclear(res);
-		}
+		PQclear(last);
+		last = res;
 	}
-	if (status == EX_OK && !sent) {
-		lr_db_fail(d->who, d->pg, NULL);
-		status = EX_UNAVAILABLE;
+	if (!sent || !last) {
+		lr_db_fail(d->who, d->pg, last);
+		return NULL;
 	}
-	if (status)
-		return status;
+	return last;
+}
+
+static bool is_unique_violation(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return state && strcmp(state, UNIQUE_VIOLATION) == 0;
+}
+
+/* Writes the rows into clicks; *stored is what was new. The fast path copies straight
+ * into clicks under a savepoint; a unique violation means the batch holds a click stored
+ * already, and only then does the batch go through the staging table, where ON CONFLICT
+ * skips the stored ones. */
+static int write_rows(struct drainer *d, struct copy_buf *rows, long long *stored,
+		      struct counts *batch)
+{
+	if (lr_db_exec(d->who, d->pg, "SAVEPOINT batch"))
+		return EX_UNAVAILABLE;
+	PGresult *res = copy_in(d, copy_clicks_sql, rows);
+	if (!res)
+		return EX_UNAVAILABLE;
+	if (lr_db_ok(res)) {
+		*stored = strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		return EX_OK;
+	}
+	if (!is_unique_violation(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
+	}
+	PQclear(res);
+	batch->slow_batches++;
+	if (lr_db_exec(d->who, d->pg, "ROLLBACK TO SAVEPOINT batch") ||
+	    lr_db_exec(d->who, d->pg, create_stage_sql))
+		return EX_UNAVAILABLE;
+	res = copy_in(d, copy_stage_sql, rows);
+	if (!res)
+		return EX_UNAVAILABLE;
+	if (!lr_db_ok(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
+	}
+	PQclear(res);
 	res = PQexec(d->pg, insert_clicks_sql);
 	if (!lr_db_ok(res)) {
 		lr_db_fail(d->who, d->pg, res);
@@ -433,14 +504,14 @@ static bool is_entry(const redisReply *entry)
 	       entry->element[0]->type == REDIS_REPLY_STRING;
 }
 
-/* Per connection: the dead letter statement and the staging table. */
+/* Per connection: the dead letter statement. (The staging table is made when first
+ * needed, by the fallback.) */
 static int prepare_statements(struct drainer *d)
 {
 	if (d->prepared)
 		return EX_OK;
 	/* The COPY data is UTF-8 whatever the database's default client encoding. */
-	if (lr_db_exec(d->who, d->pg, "SET client_encoding = 'UTF8'") ||
-	    lr_db_exec(d->who, d->pg, create_stage_sql))
+	if (lr_db_exec(d->who, d->pg, "SET client_encoding = 'UTF8'"))
 		return EX_UNAVAILABLE;
 	PGresult *res = PQprepare(d->pg, "insert_dead_letter", insert_dead_letter_sql, 0, NULL);
 	if (!lr_db_ok(res)) {
@@ -535,7 +606,7 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	}
 	if (status == EX_OK && rows.len > 0) {
 		long long stored = 0;
-		status = write_rows(d, &rows, &stored);
+		status = write_rows(d, &rows, &stored, &batch);
 		batch.stored = stored;
 		batch.duplicates = (long long)n_valid - stored;
 	} else if (status == EX_OK) {
@@ -549,6 +620,10 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	}
 	if (lr_db_exec(d->who, d->pg, "COMMIT"))
 		return EX_UNAVAILABLE;
+	if (batch.slow_batches)
+		lr_err("%s: %lld of a batch of %zu clicks were stored already (a re-delivery); "
+		       "the batch went through the staging table", d->who, batch.duplicates,
+		       entries->elements);
 
 	size_t argc = 0;
 	const char **argv = lr_xcalloc(entries->elements + 3, sizeof *argv);
@@ -579,6 +654,7 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	d->total.stored += batch.stored;
 	d->total.duplicates += batch.duplicates;
 	d->total.dead_letters += batch.dead_letters;
+	d->total.slow_batches += batch.slow_batches;
 	return status;
 }
 
@@ -701,20 +777,39 @@ static void maybe_tick(struct drainer *d)
 	o->next_tick = time(NULL) + (time_t)o->interval;
 }
 
+/* Every hour (and at each start), the monthly partitions of clicks for this month and the
+ * next ones. A failure is logged and does not stop the drain: until it works, clicks of a
+ * month without its partition go to the default partition, from where making the
+ * partition later moves them. */
+static void maybe_make_partitions(struct drainer *d)
+{
+	struct drain_options *o = d->opt;
+	if (stop_requested || time(NULL) < o->next_partitions)
+		return;
+	int created;
+	if (lr_db_ensure_partitions(d->who, d->pg, time(NULL) + o->clock_offset, &created))
+		lr_err("%s: making the click partitions ahead failed; next try in an hour", d->who);
+	o->next_partitions = time(NULL) + 3600;
+}
+
 /* Pending first (what an earlier run read but did not ack), then new entries. In --once
  * mode reads never block and the pass ends when the stream has nothing more. */
 static int run_pass(struct drainer *d)
 {
 	int status = claim_abandoned(d);
 	size_t n;
+	d->opt->next_partitions = 0;
+	maybe_make_partitions(d);
 	while (status == EX_OK && !stop_requested) {
 		status = read_and_store(d, "0", 0, &n);
 		if (n == 0)
 			break;
 	}
 	while (status == EX_OK && !stop_requested) {
-		if (!d->opt->once)
+		if (!d->opt->once) {
 			maybe_tick(d);
+			maybe_make_partitions(d);
+		}
 		status = read_and_store(d, ">", d->opt->once ? 0 : d->opt->block_ms, &n);
 		if (n == 0 && d->opt->once)
 			break;
@@ -844,14 +939,12 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		lr_err("%s: --group and --consumer must not be empty", who);
 		return EX_USAGE;
 	}
-	if (schedule) {
-		time_t now;
-		if ((status = lr_reports_config_load(who, &opt.reports, true)))
-			return status;
-		if (!lr_config_now(cfg, who, &now))
-			return EX_USAGE;
-		opt.clock_offset = now - time(NULL);
-	}
+	if (schedule && (status = lr_reports_config_load(who, &opt.reports, true)))
+		return status;
+	time_t now;
+	if (!lr_config_now(cfg, who, &now))
+		return EX_USAGE;
+	opt.clock_offset = now - time(NULL);
 	if (!opt.consumer) {
 		char host[256];
 		if (gethostname(host, sizeof host) != 0)
