@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <libpq-fe.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,7 @@ struct drain_options {
 	const char *consumer;
 	long long count;
 	long long block_ms;
+	long long flush_ms; /* least time between the starts of two partial batches */
 	long long claim_idle_ms;
 	bool once;
 	bool keep; /* --keep: never trim the stream */
@@ -414,9 +416,49 @@ static int stage_entry(struct drainer *d, const redisReply *entry, struct id_set
 	return status;
 }
 
-/* One COPY ... FROM STDIN of the rows (the trailer is added here). Returns the COPY's
- * final result, or NULL after printing when the data could not be sent. */
-static PGresult *copy_in(struct drainer *d, const char *sql, struct copy_buf *rows)
+/* The next batch's XREADGROUP, sent before the current batch is written and received
+ * while PostgreSQL works through the current batch's COPY: reading and parsing the next
+ * batch overlaps with storing this one. */
+struct prefetch {
+	const char *start; /* NULL: no prefetch */
+	bool sent, failed;
+	redisReply *reply; /* once received */
+};
+
+static bool wait_fd(int fd, short events)
+{
+	struct pollfd p = {fd, events, 0};
+	return poll(&p, 1, -1) >= 0 || errno == EINTR;
+}
+
+/* Queues bytes of a COPY on a non-blocking connection (libpq buffers them; a 0 return
+ * means its buffer is full for now). */
+static bool queue_copy(PGconn *pg, const char *data, size_t len)
+{
+	int r;
+	while ((r = len ? PQputCopyData(pg, data, (int)len) : PQputCopyEnd(pg, NULL)) == 0)
+		if (PQflush(pg) < 0 || !wait_fd(PQsocket(pg), POLLOUT))
+			return false;
+	return r == 1;
+}
+
+/* Receives what Redis has sent of the prefetch reply; sets next->reply when complete. */
+static void receive_prefetch(struct drainer *d, struct prefetch *next)
+{
+	void *reply = NULL;
+	if (redisBufferRead(d->redis) != REDIS_OK ||
+	    redisGetReplyFromReader(d->redis, &reply) != REDIS_OK)
+		next->failed = true;
+	else
+		next->reply = reply;
+}
+
+/* One COPY ... FROM STDIN of the rows (the trailer is added here), sent on the connection
+ * in non-blocking mode so that, while the server works, the prefetch reply (if one was
+ * sent) is received. Returns the COPY's final result, or NULL after printing when the
+ * data could not be sent. */
+static PGresult *copy_in(struct drainer *d, const char *sql, struct copy_buf *rows,
+			 struct prefetch *next)
 {
 	PGresult *res = PQexec(d->pg, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -424,24 +466,50 @@ static PGresult *copy_in(struct drainer *d, const char *sql, struct copy_buf *ro
 		return NULL;
 	}
 	PQclear(res);
-	const size_t chunk = 1 << 20;
-	bool sent = true;
-	for (size_t off = 0; off < rows->len && sent; off += chunk) {
-		size_t n = rows->len - off < chunk ? rows->len - off : chunk;
-		sent = PQputCopyData(d->pg, rows->data + off, (int)n) == 1;
-	}
 	static const char trailer[2] = {'\xff', '\xff'};
-	if (sent)
-		sent = PQputCopyData(d->pg, trailer, 2) == 1;
-	/* Ends the COPY either way; with an error message the server aborts it. */
-	if (PQputCopyEnd(d->pg, sent ? NULL : "drain: sending COPY data failed") != 1)
-		sent = false;
+	const size_t chunk = 1 << 20;
+	bool sent = PQsetnonblocking(d->pg, 1) == 0;
+	for (size_t off = 0; off < rows->len && sent; off += chunk)
+		sent = queue_copy(d->pg, rows->data + off,
+				  rows->len - off < chunk ? rows->len - off : chunk);
+	sent = sent && queue_copy(d->pg, trailer, 2) && queue_copy(d->pg, NULL, 0);
 	PGresult *last = NULL;
-	while ((res = PQgetResult(d->pg)) != NULL) {
-		PQclear(last);
-		last = res;
+	bool pg_done = !sent;
+	bool redis_done = !next || !next->sent || next->reply || next->failed;
+	while (!pg_done || !redis_done) {
+		int flush = pg_done ? 0 : PQflush(d->pg);
+		struct pollfd fds[2];
+		nfds_t n = 0;
+		if (flush < 0)
+			break;
+		if (!pg_done)
+			fds[n++] = (struct pollfd){PQsocket(d->pg), POLLIN | (flush ? POLLOUT : 0), 0};
+		if (!redis_done)
+			fds[n++] = (struct pollfd){d->redis->fd, POLLIN, 0};
+		if (poll(fds, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (!pg_done && (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+			if (!PQconsumeInput(d->pg))
+				break;
+			while (!PQisBusy(d->pg)) {
+				if (!(res = PQgetResult(d->pg))) {
+					pg_done = true;
+					break;
+				}
+				PQclear(last);
+				last = res;
+			}
+		}
+		if (!redis_done && fds[n - 1].revents) {
+			receive_prefetch(d, next);
+			redis_done = next->reply || next->failed;
+		}
 	}
-	if (!sent || !last) {
+	PQsetnonblocking(d->pg, 0);
+	if (!sent || !pg_done || !last) {
 		lr_db_fail(d->who, d->pg, last);
 		return NULL;
 	}
@@ -459,11 +527,11 @@ static bool is_unique_violation(const PGresult *res)
  * already, and only then does the batch go through the staging table, where ON CONFLICT
  * skips the stored ones. */
 static int write_rows(struct drainer *d, struct copy_buf *rows, long long *stored,
-		      struct counts *batch)
+		      struct counts *batch, struct prefetch *next)
 {
 	if (lr_db_exec(d->who, d->pg, "SAVEPOINT batch"))
 		return EX_UNAVAILABLE;
-	PGresult *res = copy_in(d, copy_clicks_sql, rows);
+	PGresult *res = copy_in(d, copy_clicks_sql, rows, next);
 	if (!res)
 		return EX_UNAVAILABLE;
 	if (lr_db_ok(res)) {
@@ -480,7 +548,7 @@ static int write_rows(struct drainer *d, struct copy_buf *rows, long long *store
 	if (lr_db_exec(d->who, d->pg, "ROLLBACK TO SAVEPOINT batch") ||
 	    lr_db_exec(d->who, d->pg, create_stage_sql))
 		return EX_UNAVAILABLE;
-	res = copy_in(d, copy_stage_sql, rows);
+	res = copy_in(d, copy_stage_sql, rows, NULL);
 	if (!res)
 		return EX_UNAVAILABLE;
 	if (!lr_db_ok(res)) {
@@ -585,14 +653,21 @@ out:
 	freeReplyObject(groups);
 }
 
-/* One transaction for the batch (dead letters, then COPY and INSERT ... SELECT), then
- * XACK. Any PostgreSQL failure rolls back and acks nothing, so the entries stay pending
- * for the next attempt. */
-static int process_batch(struct drainer *d, const redisReply *entries)
+static int send_read(struct drainer *d, const char *start, long long block_ms);
+
+/* One transaction for the batch (dead letters, then the COPY), then XACK. Any
+ * PostgreSQL failure rolls back and acks nothing, so the entries stay pending for the
+ * next attempt. With next->start set, the next batch's read is sent first and its reply
+ * received while the COPY runs (next->reply, or NULL when that failed: the caller then
+ * reads again). */
+static int process_batch(struct drainer *d, const redisReply *entries, struct prefetch *next)
 {
 	struct counts batch = {0};
 	if (prepare_statements(d))
 		return EX_UNAVAILABLE;
+	/* Redis makes the next reply while the batch is prepared. */
+	if (next->start)
+		next->sent = send_read(d, next->start, 0) == EX_OK;
 	if (lr_db_exec(d->who, d->pg, "BEGIN"))
 		return EX_UNAVAILABLE;
 	struct copy_buf rows = {0};
@@ -606,7 +681,7 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	}
 	if (status == EX_OK && rows.len > 0) {
 		long long stored = 0;
-		status = write_rows(d, &rows, &stored, &batch);
+		status = write_rows(d, &rows, &stored, &batch, next);
 		batch.stored = stored;
 		batch.duplicates = (long long)n_valid - stored;
 	} else if (status == EX_OK) {
@@ -620,6 +695,18 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	}
 	if (lr_db_exec(d->who, d->pg, "COMMIT"))
 		return EX_UNAVAILABLE;
+	/* The prefetch reply must be in before the XACK's reply can be read. */
+	if (next->sent && !next->reply && !next->failed) {
+		void *reply = NULL;
+		if (redisGetReply(d->redis, &reply) == REDIS_OK)
+			next->reply = reply;
+		else
+			next->failed = true;
+	}
+	if (next->failed) {
+		lr_redis_report(d->who, "XREADGROUP", d->redis, NULL);
+		return EX_UNAVAILABLE;
+	}
 	if (batch.slow_batches)
 		lr_err("%s: %lld of a batch of %zu clicks were stored already (a re-delivery); "
 		       "the batch went through the staging table", d->who, batch.duplicates,
@@ -658,9 +745,9 @@ static int process_batch(struct drainer *d, const redisReply *entries)
 	return status;
 }
 
-/* XREADGROUP from `start` ("0": our pending entries; ">": new ones). Sets *n_read. */
-static int read_and_store(struct drainer *d, const char *start, long long block_ms,
-			  size_t *n_read)
+/* Sends XREADGROUP from `start` ("0" or an id: our pending entries after it; ">": new
+ * ones) without waiting for its reply. */
+static int send_read(struct drainer *d, const char *start, long long block_ms)
 {
 	char count[24], block[24];
 	snprintf(count, sizeof count, "%lld", d->opt->count);
@@ -680,21 +767,109 @@ static int read_and_store(struct drainer *d, const char *start, long long block_
 	argv[argc++] = "STREAMS";
 	argv[argc++] = d->cfg->stream;
 	argv[argc++] = start;
-	*n_read = 0;
-	redisReply *reply = redisCommandArgv(d->redis, argc, argv, NULL);
-	if (!reply || (reply->type != REDIS_REPLY_NIL && reply->type != REDIS_REPLY_ARRAY)) {
+	int done = 0;
+	if (redisAppendCommandArgv(d->redis, argc, argv, NULL) != REDIS_OK)
+		done = -1;
+	while (done == 0)
+		if (redisBufferWrite(d->redis, &done) != REDIS_OK)
+			done = -1;
+	if (done < 0) {
+		lr_redis_report(d->who, "XREADGROUP", d->redis, NULL);
+		return EX_UNAVAILABLE;
+	}
+	return EX_OK;
+}
+
+/* The entries of an XREADGROUP reply: nil, or [[stream, [[id, [field, value, ...] or
+ * nil], ...]]]. NULL when there are none. */
+static const redisReply *reply_entries(const redisReply *reply)
+{
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+	    reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
+	    reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
+	    reply->element[0]->element[1]->elements > 0)
+		return reply->element[0]->element[1];
+	return NULL;
+}
+
+/* XREADGROUP, waiting for the reply. */
+static int read_batch(struct drainer *d, const char *start, long long block_ms,
+		      redisReply **out)
+{
+	*out = NULL;
+	void *reply = NULL;
+	if (send_read(d, start, block_ms))
+		return EX_UNAVAILABLE;
+	if (redisGetReply(d->redis, &reply) != REDIS_OK || !reply) {
 		lr_redis_report(d->who, "XREADGROUP", d->redis, reply);
 		return EX_UNAVAILABLE;
 	}
+	redisReply *r = reply;
+	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY) {
+		lr_redis_report(d->who, "XREADGROUP", d->redis, r);
+		return EX_UNAVAILABLE;
+	}
+	*out = r;
+	return EX_OK;
+}
+
+static void sleep_ms(long long ms);
+static void maybe_tick(struct drainer *d);
+static void maybe_make_partitions(struct drainer *d);
+
+/* Reads and stores batches: pending ones (what an earlier run read but did not ack)
+ * until none is left, or new ones. While a full batch is stored the next one is read
+ * (struct prefetch). A partial batch means the stream is nearly drained: then the next
+ * read waits, if --flush-ms says so, until that long after the batch's start, so that a
+ * trickle of clicks makes fewer, larger transactions. In --once mode and for pending
+ * entries reads never block and the phase ends when nothing more comes. */
+static int drain_phase(struct drainer *d, bool pending)
+{
+	char start[64];
+	snprintf(start, sizeof start, "%s", pending ? "0" : ">");
+	bool nonblocking = pending || d->opt->once;
+	redisReply *reply = NULL;
 	int status = EX_OK;
-	/* Reply: nil, or [[stream, [[id, [field, value, ...] or nil], ...]]]. */
-	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-	    reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
-	    reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-		const redisReply *entries = reply->element[0]->element[1];
-		*n_read = entries->elements;
-		if (entries->elements > 0)
-			status = process_batch(d, entries);
+	while (status == EX_OK) {
+		if (!reply) {
+			if (stop_requested)
+				break;
+			if (!nonblocking) {
+				maybe_tick(d);
+				maybe_make_partitions(d);
+			}
+			status = read_batch(d, start, nonblocking ? 0 : d->opt->block_ms, &reply);
+			if (status)
+				break;
+		}
+		const redisReply *entries = reply_entries(reply);
+		if (!entries) {
+			freeReplyObject(reply);
+			reply = NULL;
+			if (nonblocking)
+				break;
+			continue;
+		}
+		struct timespec began;
+		clock_gettime(CLOCK_MONOTONIC, &began);
+		bool full = (long long)entries->elements >= d->opt->count;
+		/* pending entries: the next read starts after this batch's last one */
+		if (pending && is_entry(entries->element[entries->elements - 1]))
+			snprintf(start, sizeof start, "%s",
+				 entries->element[entries->elements - 1]->element[0]->str);
+		/* A stop ends the loop after the batch in hand: no read for a next one. */
+		struct prefetch next = {.start = full && !stop_requested ? start : NULL};
+		status = process_batch(d, entries, &next);
+		freeReplyObject(reply);
+		reply = next.reply;
+		if (status == EX_OK && !full && !nonblocking && d->opt->flush_ms > 0) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long long spent = (now.tv_sec - began.tv_sec) * 1000 +
+					  (now.tv_nsec - began.tv_nsec) / 1000000;
+			if (spent < d->opt->flush_ms)
+				sleep_ms(d->opt->flush_ms - spent);
+		}
 	}
 	freeReplyObject(reply);
 	return status;
@@ -792,28 +967,16 @@ static void maybe_make_partitions(struct drainer *d)
 	o->next_partitions = time(NULL) + 3600;
 }
 
-/* Pending first (what an earlier run read but did not ack), then new entries. In --once
- * mode reads never block and the pass ends when the stream has nothing more. */
+/* Pending first (what an earlier run read but did not ack), then new entries. */
 static int run_pass(struct drainer *d)
 {
 	int status = claim_abandoned(d);
-	size_t n;
 	d->opt->next_partitions = 0;
 	maybe_make_partitions(d);
-	while (status == EX_OK && !stop_requested) {
-		status = read_and_store(d, "0", 0, &n);
-		if (n == 0)
-			break;
-	}
-	while (status == EX_OK && !stop_requested) {
-		if (!d->opt->once) {
-			maybe_tick(d);
-			maybe_make_partitions(d);
-		}
-		status = read_and_store(d, ">", d->opt->once ? 0 : d->opt->block_ms, &n);
-		if (n == 0 && d->opt->once)
-			break;
-	}
+	if (status == EX_OK && !stop_requested)
+		status = drain_phase(d, true);
+	if (status == EX_OK && !stop_requested)
+		status = drain_phase(d, false);
 	return status;
 }
 
@@ -826,17 +989,20 @@ static void sleep_ms(long long ms)
 
 static const char usage[] =
 	"usage: linkreport drain [--group G] [--consumer NAME] [--count N] [--block-ms MS]\n"
-	"         [--claim-idle-ms MS] [--once] [--keep]\n"
+	"         [--flush-ms MS] [--claim-idle-ms MS] [--once] [--keep]\n"
 	"  --group G           consumer group (default linkreport)\n"
 	"  --consumer NAME     consumer name (default HOSTNAME-PID); keep it stable per worker\n"
-	"  --count N           entries per batch and transaction (default 500)\n"
+	"  --count N           entries per batch and transaction, at most (default 2000)\n"
 	"  --block-ms MS       how long one read waits for new entries (default 5000)\n"
+	"  --flush-ms MS       after a partial batch, wait until MS after its start before\n"
+	"                      reading again: fewer, larger transactions for a trickle of\n"
+	"                      clicks, each waiting at most MS longer (default 0: none)\n"
 	"  --claim-idle-ms MS  take over other consumers' entries pending longer (default 60000)\n"
 	"  --once              drain what is there, print a summary and exit\n"
 	"  --keep              never trim the stream (default: after each batch, entries every\n"
 	"                      group on the stream has read and acknowledged are trimmed)\n"
 	"Without --once runs until SIGTERM/SIGINT, retrying with backoff when PostgreSQL or\n"
-	"Redis fails.\n";
+	"Redis fails. Makes the monthly partitions of clicks ahead (at start, then hourly).\n";
 
 static bool parse_positive(const char *who, const char *option, const char *value,
 			   long long max, long long *out)
@@ -853,7 +1019,7 @@ static const char run_usage[] =
 	"The daemon: drains clicks like 'linkreport drain' and, every --interval seconds\n"
 	"(default 30), sends the scheduled reports that are due like 'linkreport schedule'.\n"
 	"  --once  drain what is there, run one scheduler tick, print summaries and exit\n"
-	"Drain options: --group, --consumer, --count, --block-ms, --claim-idle-ms (see\n"
+	"Drain options: --group, --consumer, --count, --block-ms, --flush-ms, --claim-idle-ms (see\n"
 	"'linkreport drain --help'). Reports are configured by the environment: see\n"
 	"docs/reports.md. --now (global) shifts the daemon's clock, for tests.\n";
 
@@ -878,6 +1044,7 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		{"consumer", required_argument, NULL, 'c'},
 		{"count", required_argument, NULL, 'n'},
 		{"block-ms", required_argument, NULL, 'b'},
+		{"flush-ms", required_argument, NULL, 'f'},
 		{"claim-idle-ms", required_argument, NULL, 'i'},
 		{"once", no_argument, NULL, 'o'},
 		{"keep", no_argument, NULL, 'k'},
@@ -885,7 +1052,7 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		{0},
 	};
 	struct drain_options opt = {.group = "linkreport",
-				    .count = 500,
+				    .count = 2000,
 				    .block_ms = 5000,
 				    .claim_idle_ms = 60000,
 				    .schedule = schedule,
@@ -903,6 +1070,10 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 			break;
 		case 'b':
 			if (!parse_positive(who, "--block-ms", optarg, 3600000, &opt.block_ms))
+				return EX_USAGE;
+			break;
+		case 'f':
+			if (!parse_positive(who, "--flush-ms", optarg, 60000, &opt.flush_ms))
 				return EX_USAGE;
 			break;
 		case 'i':
