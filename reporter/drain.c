@@ -655,12 +655,53 @@ out:
 
 static int send_read(struct drainer *d, const char *start, long long block_ms);
 
+/* XACK stream group id...: the argv of the batch's ids, copied out of the reply. */
+struct ack_list {
+	const char **argv;
+	size_t *argvlen, argc;
+	char *ids;
+};
+
+static struct ack_list ack_list_make(const struct drainer *d, const redisReply *entries)
+{
+	struct ack_list a = {0};
+	size_t bytes = 0;
+	for (size_t i = 0; i < entries->elements; i++)
+		if (is_entry(entries->element[i]))
+			bytes += entries->element[i]->element[0]->len + 1;
+	a.ids = lr_xmalloc(bytes + 1);
+	a.argv = lr_xcalloc(entries->elements + 3, sizeof *a.argv);
+	a.argvlen = lr_xcalloc(entries->elements + 3, sizeof *a.argvlen);
+	a.argv[a.argc] = "XACK", a.argvlen[a.argc++] = 4;
+	a.argv[a.argc] = d->cfg->stream, a.argvlen[a.argc++] = strlen(d->cfg->stream);
+	a.argv[a.argc] = d->opt->group, a.argvlen[a.argc++] = strlen(d->opt->group);
+	char *p = a.ids;
+	for (size_t i = 0; i < entries->elements; i++) {
+		if (!is_entry(entries->element[i]))
+			continue;
+		const redisReply *id = entries->element[i]->element[0];
+		memcpy(p, id->str, id->len + 1);
+		a.argv[a.argc] = p;
+		a.argvlen[a.argc++] = id->len;
+		p += id->len + 1;
+	}
+	return a;
+}
+
+static void ack_list_free(struct ack_list *a)
+{
+	free(a->argv);
+	free(a->argvlen);
+	free(a->ids);
+}
+
 /* One transaction for the batch (dead letters, then the COPY), then XACK. Any
  * PostgreSQL failure rolls back and acks nothing, so the entries stay pending for the
  * next attempt. With next->start set, the next batch's read is sent first and its reply
  * received while the COPY runs (next->reply, or NULL when that failed: the caller then
  * reads again). */
-static int process_batch(struct drainer *d, const redisReply *entries, struct prefetch *next)
+static int process_batch(struct drainer *d, redisReply **owned, const redisReply *entries,
+			 struct prefetch *next)
 {
 	struct counts batch = {0};
 	if (prepare_statements(d))
@@ -679,6 +720,13 @@ static int process_batch(struct drainer *d, const redisReply *entries, struct pr
 		if (is_entry(entries->element[i]))
 			status = stage_entry(d, entries->element[i], &seen, &rows, &n_valid, &batch);
 	}
+	/* Only the ids are needed after the COPY data is made: the reply is freed before the
+	 * next one is received, so that two batches' replies are never held at once. */
+	size_t n_entries = entries->elements;
+	struct ack_list ack = ack_list_make(d, entries);
+	freeReplyObject(*owned);
+	*owned = NULL;
+	entries = NULL;
 	if (status == EX_OK && rows.len > 0) {
 		long long stored = 0;
 		status = write_rows(d, &rows, &stored, &batch, next);
@@ -691,10 +739,13 @@ static int process_batch(struct drainer *d, const redisReply *entries, struct pr
 	free(seen.slots);
 	if (status) {
 		lr_db_rollback(d->pg);
+		ack_list_free(&ack);
 		return EX_UNAVAILABLE;
 	}
-	if (lr_db_exec(d->who, d->pg, "COMMIT"))
+	if (lr_db_exec(d->who, d->pg, "COMMIT")) {
+		ack_list_free(&ack);
 		return EX_UNAVAILABLE;
+	}
 	/* The prefetch reply must be in before the XACK's reply can be read. */
 	if (next->sent && !next->reply && !next->failed) {
 		void *reply = NULL;
@@ -705,27 +756,16 @@ static int process_batch(struct drainer *d, const redisReply *entries, struct pr
 	}
 	if (next->failed) {
 		lr_redis_report(d->who, "XREADGROUP", d->redis, NULL);
+		ack_list_free(&ack);
 		return EX_UNAVAILABLE;
 	}
 	if (batch.slow_batches)
 		lr_err("%s: %lld of a batch of %zu clicks were stored already (a re-delivery); "
 		       "the batch went through the staging table", d->who, batch.duplicates,
-		       entries->elements);
+		       n_entries);
 
-	size_t argc = 0;
-	const char **argv = lr_xcalloc(entries->elements + 3, sizeof *argv);
-	size_t *argvlen = lr_xcalloc(entries->elements + 3, sizeof *argvlen);
-	argv[argc] = "XACK", argvlen[argc++] = 4;
-	argv[argc] = d->cfg->stream, argvlen[argc++] = strlen(d->cfg->stream);
-	argv[argc] = d->opt->group, argvlen[argc++] = strlen(d->opt->group);
-	for (size_t i = 0; i < entries->elements; i++) {
-		if (!is_entry(entries->element[i]))
-			continue;
-		argv[argc] = entries->element[i]->element[0]->str;
-		argvlen[argc++] = entries->element[i]->element[0]->len;
-	}
-	if (argc > 3) {
-		redisReply *reply = redisCommandArgv(d->redis, (int)argc, argv, argvlen);
+	if (ack.argc > 3) {
+		redisReply *reply = redisCommandArgv(d->redis, (int)ack.argc, ack.argv, ack.argvlen);
 		if (!reply || reply->type != REDIS_REPLY_INTEGER) {
 			lr_redis_report(d->who, "XACK", d->redis, reply);
 			status = EX_UNAVAILABLE;
@@ -733,8 +773,7 @@ static int process_batch(struct drainer *d, const redisReply *entries, struct pr
 			freeReplyObject(reply);
 		}
 	}
-	free(argv);
-	free(argvlen);
+	ack_list_free(&ack);
 	if (status == EX_OK && !d->opt->keep)
 		trim_read_entries(d);
 	/* Committed rows count even when the ack failed: a re-delivery finds them duplicates. */
@@ -859,8 +898,8 @@ static int drain_phase(struct drainer *d, bool pending)
 				 entries->element[entries->elements - 1]->element[0]->str);
 		/* A stop ends the loop after the batch in hand: no read for a next one. */
 		struct prefetch next = {.start = full && !stop_requested ? start : NULL};
-		status = process_batch(d, entries, &next);
-		freeReplyObject(reply);
+		status = process_batch(d, &reply, entries, &next);
+		freeReplyObject(reply); /* NULL unless process_batch failed early */
 		reply = next.reply;
 		if (status == EX_OK && !full && !nonblocking && d->opt->flush_ms > 0) {
 			struct timespec now;
