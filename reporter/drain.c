@@ -79,6 +79,11 @@ static const char insert_dead_letter_sql[] =
 	"INSERT INTO dead_letters (stream, stream_id, reason, entry) VALUES ($1, $2, $3, $4)"
 	" ON CONFLICT (stream, stream_id) DO NOTHING";
 
+/* With several Redis servers: the longest a read waits on one of them, and the most
+ * batches of one server in a row. */
+#define SHORT_BLOCK_MS 200
+#define TURN_BATCHES 8
+
 /* Up to 9999-12-31T23:59:59.999Z: later values would make PostgreSQL fail the batch. */
 #define MAX_VISITED_ON_MS 253402300799999LL
 #define MAX_CREATED_ON_S 253402300799LL
@@ -108,15 +113,44 @@ struct counts {
 	long long slow_batches; /* batches that fell back to the staging table */
 };
 
+/* One Redis server of the list (one per edge region): its own connection, consumer
+ * group state and backoff. */
+struct server {
+	char *addr;
+	char *dl_stream;    /* dead_letters.stream: the stream, or STREAM@ADDR with several */
+	redisContext *redis; /* NULL while down */
+	bool failed;        /* a Redis command on it failed during its turn */
+	bool caught_up;     /* its pending entries were read since it (re)connected */
+	bool tried;         /* --once: one connection attempt per run */
+	long long backoff_ms;
+	struct timespec retry_at;
+};
+
 struct drainer {
 	const struct lr_config *cfg;
 	struct drain_options *opt;
 	const char *who;
-	redisContext *redis;
+	struct server *servers, *cur;
+	size_t n_servers;
+	redisContext *redis; /* cur->redis */
 	PGconn *pg;
 	bool prepared; /* statement and staging table: made on first use, per connection */
 	struct counts total;
 };
+
+/* A Redis command of the current server failed: printed (naming the server when there
+ * are several) and remembered, so that only this server is set aside. Frees reply. */
+static void redis_failed(struct drainer *d, const char *what, redisReply *reply)
+{
+	char why[256];
+	lr_redis_describe(d->redis, reply, why, sizeof why);
+	if (d->n_servers > 1)
+		lr_err("%s: Redis at %s: %s failed: %s", d->who, d->cur->addr, what, why);
+	else
+		lr_err("%s: Redis %s failed: %s", d->who, what, why);
+	freeReplyObject(reply);
+	d->cur->failed = true;
+}
 
 /* PostgreSQL text takes neither NUL nor invalid UTF-8 (the edge copies raw header bytes):
  * such bytes become U+FFFD rather than failing the whole batch. */
@@ -389,7 +423,7 @@ static int stage_entry(struct drainer *d, const redisReply *entry, struct id_set
 	int status = EX_OK;
 	if (reason) {
 		char *json = entry_as_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
-		const char *params[] = {d->cfg->stream, id->str, reason, json};
+		const char *params[] = {d->cur->dl_stream, id->str, reason, json};
 		PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
 		free(json);
 		if (lr_db_ok(res)) {
@@ -755,7 +789,7 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 			next->failed = true;
 	}
 	if (next->failed) {
-		lr_redis_report(d->who, "XREADGROUP", d->redis, NULL);
+		redis_failed(d, "XREADGROUP", NULL);
 		ack_list_free(&ack);
 		return EX_UNAVAILABLE;
 	}
@@ -767,7 +801,7 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 	if (ack.argc > 3) {
 		redisReply *reply = redisCommandArgv(d->redis, (int)ack.argc, ack.argv, ack.argvlen);
 		if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-			lr_redis_report(d->who, "XACK", d->redis, reply);
+			redis_failed(d, "XACK", reply);
 			status = EX_UNAVAILABLE;
 		} else {
 			freeReplyObject(reply);
@@ -813,7 +847,7 @@ static int send_read(struct drainer *d, const char *start, long long block_ms)
 		if (redisBufferWrite(d->redis, &done) != REDIS_OK)
 			done = -1;
 	if (done < 0) {
-		lr_redis_report(d->who, "XREADGROUP", d->redis, NULL);
+		redis_failed(d, "XREADGROUP", NULL);
 		return EX_UNAVAILABLE;
 	}
 	return EX_OK;
@@ -840,12 +874,12 @@ static int read_batch(struct drainer *d, const char *start, long long block_ms,
 	if (send_read(d, start, block_ms))
 		return EX_UNAVAILABLE;
 	if (redisGetReply(d->redis, &reply) != REDIS_OK || !reply) {
-		lr_redis_report(d->who, "XREADGROUP", d->redis, reply);
+		redis_failed(d, "XREADGROUP", reply);
 		return EX_UNAVAILABLE;
 	}
 	redisReply *r = reply;
 	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY) {
-		lr_redis_report(d->who, "XREADGROUP", d->redis, r);
+		redis_failed(d, "XREADGROUP", r);
 		return EX_UNAVAILABLE;
 	}
 	*out = r;
@@ -862,11 +896,18 @@ static void maybe_make_partitions(struct drainer *d);
  * read waits, if --flush-ms says so, until that long after the batch's start, so that a
  * trickle of clicks makes fewer, larger transactions. In --once mode and for pending
  * entries reads never block and the phase ends when nothing more comes. */
-static int drain_phase(struct drainer *d, bool pending)
+static int drain_phase(struct drainer *d, bool pending, long long max_batches, bool *more)
 {
 	char start[64];
 	snprintf(start, sizeof start, "%s", pending ? "0" : ">");
 	bool nonblocking = pending || d->opt->once;
+	/* With several servers a blocking read is short and a turn ends at the first empty
+	 * read, so that a quiet server holds the others up little. */
+	long long block_ms = d->n_servers > 1 && d->opt->block_ms > SHORT_BLOCK_MS
+				     ? SHORT_BLOCK_MS
+				     : d->opt->block_ms;
+	long long batches = 0;
+	*more = false;
 	redisReply *reply = NULL;
 	int status = EX_OK;
 	while (status == EX_OK) {
@@ -877,7 +918,11 @@ static int drain_phase(struct drainer *d, bool pending)
 				maybe_tick(d);
 				maybe_make_partitions(d);
 			}
-			status = read_batch(d, start, nonblocking ? 0 : d->opt->block_ms, &reply);
+			if (max_batches && batches >= max_batches) {
+				*more = true;
+				break;
+			}
+			status = read_batch(d, start, nonblocking ? 0 : block_ms, &reply);
 			if (status)
 				break;
 		}
@@ -885,10 +930,11 @@ static int drain_phase(struct drainer *d, bool pending)
 		if (!entries) {
 			freeReplyObject(reply);
 			reply = NULL;
-			if (nonblocking)
+			if (nonblocking || d->n_servers > 1)
 				break;
 			continue;
 		}
+		batches++;
 		struct timespec began;
 		clock_gettime(CLOCK_MONOTONIC, &began);
 		bool full = (long long)entries->elements >= d->opt->count;
@@ -896,8 +942,10 @@ static int drain_phase(struct drainer *d, bool pending)
 		if (pending && is_entry(entries->element[entries->elements - 1]))
 			snprintf(start, sizeof start, "%s",
 				 entries->element[entries->elements - 1]->element[0]->str);
-		/* A stop ends the loop after the batch in hand: no read for a next one. */
-		struct prefetch next = {.start = full && !stop_requested ? start : NULL};
+		/* A stop, or the end of this server's turn, ends the loop after the batch in
+		 * hand: no read for a next one (its entries would wait, pending, for a restart). */
+		bool last = stop_requested || (max_batches && batches >= max_batches);
+		struct prefetch next = {.start = full && !last ? start : NULL};
 		status = process_batch(d, &reply, entries, &next);
 		freeReplyObject(reply); /* NULL unless process_batch failed early */
 		reply = next.reply;
@@ -930,7 +978,7 @@ static int claim_abandoned(struct drainer *d)
 		redisReply *reply = redisCommandArgv(d->redis, 9, argv, NULL);
 		if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
 		    reply->element[0]->type != REDIS_REPLY_STRING) {
-			lr_redis_report(d->who, "XAUTOCLAIM", d->redis, reply);
+			redis_failed(d, "XAUTOCLAIM", reply);
 			status = EX_UNAVAILABLE;
 			break;
 		}
@@ -944,37 +992,166 @@ static int claim_abandoned(struct drainer *d)
 	return status;
 }
 
+static void select_server(struct drainer *d, struct server *s)
+{
+	d->cur = s;
+	d->redis = s->redis;
+}
+
+static void disconnect_server(struct server *s)
+{
+	if (s->redis)
+		redisFree(s->redis);
+	s->redis = NULL;
+}
+
 static void disconnect(struct drainer *d)
 {
-	if (d->redis)
-		redisFree(d->redis);
+	for (size_t i = 0; i < d->n_servers; i++)
+		disconnect_server(&d->servers[i]);
+	d->redis = NULL;
 	if (d->pg)
 		PQfinish(d->pg);
-	d->redis = NULL;
 	d->pg = NULL;
+}
+
+/* Connects one server and makes sure its consumer group exists. */
+static int connect_server(struct drainer *d, struct server *s)
+{
+	/* The command timeout must outlast a blocking XREADGROUP; with several servers a
+	 * hung one may hold the others up only briefly. */
+	int timeout_ms = d->n_servers > 1 ? (int)(SHORT_BLOCK_MS + 5000)
+					   : (int)(d->opt->block_ms + 10000);
+	int status;
+	s->redis = lr_redis_connect_addr(s->addr, d->who, timeout_ms, &status);
+	if (!s->redis)
+		return status;
+	select_server(d, s);
+	const char *argv[] = {"XGROUP", "CREATE", d->cfg->stream, d->opt->group, "0", "MKSTREAM"};
+	redisReply *reply = redisCommandArgv(d->redis, 6, argv, NULL);
+	if (!reply || (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)) {
+		redis_failed(d, "XGROUP CREATE", reply);
+		disconnect_server(s);
+		return EX_UNAVAILABLE;
+	}
+	freeReplyObject(reply);
+	s->caught_up = false;
+	return EX_OK;
+}
+
+/* A failed server is set aside; the others go on. The daemon tries it again after a
+ * backoff of its own (0.5 s doubling to 30 s). */
+static void server_down(struct drainer *d, struct server *s)
+{
+	disconnect_server(s);
+	if (d->cur == s)
+		d->redis = NULL;
+	if (d->opt->once)
+		return;
+	lr_err("%s: Redis at %s: retrying in %lld ms", d->who, s->addr, s->backoff_ms);
+	clock_gettime(CLOCK_MONOTONIC, &s->retry_at);
+	s->retry_at.tv_sec += s->backoff_ms / 1000;
+	s->retry_at.tv_nsec += (s->backoff_ms % 1000) * 1000000;
+	if (s->retry_at.tv_nsec >= 1000000000) {
+		s->retry_at.tv_sec++;
+		s->retry_at.tv_nsec -= 1000000000;
+	}
+	s->backoff_ms = s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2;
+}
+
+static long long ms_until(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
 }
 
 static int connect_all(struct drainer *d)
 {
-	/* The command timeout must outlast a blocking XREADGROUP. */
-	int timeout_ms = (int)(d->opt->block_ms + 10000);
 	int status;
-	d->redis = lr_redis_connect(d->cfg, d->who, timeout_ms, &status);
-	if (!d->redis)
-		return status;
-	const char *argv[] = {"XGROUP", "CREATE", d->cfg->stream, d->opt->group, "0", "MKSTREAM"};
-	redisReply *reply = redisCommandArgv(d->redis, 6, argv, NULL);
-	if (!reply || (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)) {
-		lr_redis_report(d->who, "XGROUP CREATE", d->redis, reply);
-		return EX_UNAVAILABLE;
-	}
-	freeReplyObject(reply);
-
 	d->pg = lr_db_connect(d->cfg, d->who, &status);
 	if (!d->pg)
 		return status;
 	d->prepared = false;
 	return EX_OK;
+}
+
+/* One server's turn: after (re)connecting, entries other consumers abandoned and its
+ * own pending ones; then new ones (with several servers, at most a few batches, so that
+ * a busy server does not starve the others). *more: it may have more right away. */
+static int server_turn(struct drainer *d, struct server *s, bool *more)
+{
+	*more = false;
+	select_server(d, s);
+	s->failed = false;
+	int status = EX_OK;
+	if (!s->caught_up) {
+		bool unused;
+		status = claim_abandoned(d);
+		if (status == EX_OK && !stop_requested)
+			status = drain_phase(d, true, 0, &unused);
+		s->caught_up = status == EX_OK && !stop_requested;
+	}
+	struct counts before = d->total;
+	if (status == EX_OK && !stop_requested)
+		status = drain_phase(d, false, d->n_servers > 1 ? TURN_BATCHES : 0, more);
+	if (d->total.stored + d->total.duplicates + d->total.dead_letters >
+	    before.stored + before.duplicates + before.dead_letters)
+		s->backoff_ms = 500; /* it works: a later failure starts the backoff afresh */
+	return status;
+}
+
+/* Every server in turn until stopped (--once: until none has more). A Redis failure
+ * sets that server aside (the others go on); a PostgreSQL failure ends the pass, for the
+ * caller to reconnect. */
+static int run_pass(struct drainer *d)
+{
+	d->opt->next_partitions = 0;
+	maybe_make_partitions(d);
+	bool redis_trouble = false;
+	for (;;) {
+		bool any_more = false, any_up = false;
+		long long wait_ms = 1000;
+		for (size_t i = 0; i < d->n_servers && !stop_requested; i++) {
+			struct server *s = &d->servers[i];
+			if (!s->redis) {
+				long long until = ms_until(&s->retry_at);
+				if (d->opt->once ? s->tried : until > 0) {
+					if (!d->opt->once && until < wait_ms)
+						wait_ms = until;
+					continue;
+				}
+				s->tried = true;
+				int status = connect_server(d, s);
+				if (status == EX_USAGE)
+					return status;
+				if (status) {
+					redis_trouble = true;
+					server_down(d, s);
+					continue;
+				}
+			}
+			any_up = true;
+			bool more;
+			int status = server_turn(d, s, &more);
+			if (status && s->failed) {
+				redis_trouble = true;
+				server_down(d, s);
+			} else if (status) {
+				return status;
+			}
+			any_more = any_more || more;
+		}
+		if (stop_requested || (d->opt->once && !any_more))
+			break;
+		/* every server down: wait for the first one's retry rather than spin (the
+		 * scheduler still ticks) */
+		if (!any_up) {
+			maybe_tick(d);
+			sleep_ms(wait_ms > 10 ? wait_ms : 10);
+		}
+	}
+	return redis_trouble && d->opt->once ? EX_UNAVAILABLE : EX_OK;
 }
 
 /* linkreport run: a scheduler tick when one is due. Its failures are logged and do not
@@ -1004,19 +1181,6 @@ static void maybe_make_partitions(struct drainer *d)
 	if (lr_db_ensure_partitions(d->who, d->pg, time(NULL) + o->clock_offset, &created))
 		lr_err("%s: making the click partitions ahead failed; next try in an hour", d->who);
 	o->next_partitions = time(NULL) + 3600;
-}
-
-/* Pending first (what an earlier run read but did not ack), then new entries. */
-static int run_pass(struct drainer *d)
-{
-	int status = claim_abandoned(d);
-	d->opt->next_partitions = 0;
-	maybe_make_partitions(d);
-	if (status == EX_OK && !stop_requested)
-		status = drain_phase(d, true);
-	if (status == EX_OK && !stop_requested)
-		status = drain_phase(d, false);
-	return status;
 }
 
 static void sleep_ms(long long ms)
@@ -1176,6 +1340,17 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 	mallopt(M_MXFAST, 0);
 
 	struct drainer d = {.cfg = cfg, .opt = &opt, .who = who};
+	char **addrs;
+	d.n_servers = lr_redis_addrs(cfg->redis, who, &addrs);
+	if (!d.n_servers)
+		return EX_USAGE;
+	d.servers = lr_xcalloc(d.n_servers, sizeof *d.servers);
+	for (size_t i = 0; i < d.n_servers; i++) {
+		d.servers[i].addr = addrs[i];
+		d.servers[i].dl_stream = d.n_servers > 1 ? lr_xasprintf("%s@%s", cfg->stream, addrs[i])
+							 : lr_xstrdup(cfg->stream);
+		d.servers[i].backoff_ms = 500;
+	}
 	long long backoff_ms = 500;
 	for (;;) {
 		struct counts before = d.total;
@@ -1196,6 +1371,10 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
 	}
 	disconnect(&d);
+	for (size_t i = 0; i < d.n_servers; i++)
+		free(d.servers[i].dl_stream);
+	free(d.servers);
+	lr_redis_addrs_free(addrs);
 	if (schedule && opt.once && status == EX_OK) {
 		time_t now;
 		lr_config_now(cfg, who, &now);

@@ -101,6 +101,59 @@ static int publish(const struct lr_config *cfg, redisContext *redis, const struc
 	return status;
 }
 
+/* Every listed Redis server (one per edge region) gets the link: each region's edge
+ * must resolve it. All are connected before anything is stored. */
+struct redis_servers {
+	char **addrs;
+	redisContext **ctx;
+	size_t n;
+};
+
+static int connect_servers(const struct lr_config *cfg, const char *who,
+			   struct redis_servers *rs)
+{
+	rs->n = lr_redis_addrs(cfg->redis, who, &rs->addrs);
+	if (!rs->n)
+		return EX_USAGE;
+	rs->ctx = lr_xcalloc(rs->n, sizeof *rs->ctx);
+	for (size_t i = 0; i < rs->n; i++) {
+		int status;
+		if (!(rs->ctx[i] = lr_redis_connect_addr(rs->addrs[i], who, 5000, &status)))
+			return status;
+	}
+	return EX_OK;
+}
+
+static void free_servers(struct redis_servers *rs)
+{
+	for (size_t i = 0; rs->ctx && i < rs->n; i++)
+		if (rs->ctx[i])
+			redisFree(rs->ctx[i]);
+	free(rs->ctx);
+	lr_redis_addrs_free(rs->addrs);
+}
+
+/* Publishes to every server; on a failure, `why` names the server when there are
+ * several, and the servers after it are still written. */
+static int publish_all(const struct lr_config *cfg, const struct redis_servers *rs,
+		       const struct link *link, char *why, size_t why_size)
+{
+	int status = EX_OK;
+	for (size_t i = 0; i < rs->n; i++) {
+		char one[256];
+		if (publish(cfg, rs->ctx[i], link, one, sizeof one) == EX_OK)
+			continue;
+		if (status == EX_OK) {
+			if (rs->n > 1)
+				snprintf(why, why_size, "at %s: %s", rs->addrs[i], one);
+			else
+				snprintf(why, why_size, "%s", one);
+		}
+		status = EX_UNAVAILABLE;
+	}
+	return status;
+}
+
 static void print_link(const struct link *link)
 {
 	if (link->n_recipients == 0) {
@@ -330,8 +383,8 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	char code[65] = "";
 	char *short_url = NULL, *txtly_id = NULL, *created_on = NULL;
 	PGconn *conn = NULL;
-	redisContext *redis = lr_redis_connect(cfg, who, 5000, &status);
-	if (!redis)
+	struct redis_servers redis = {0};
+	if ((status = connect_servers(cfg, who, &redis)))
 		goto out;
 	conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
@@ -343,8 +396,8 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	link.short_url = short_url;
 	link.txtly_id = txtly_id;
 	link.created_on = created_on;
-	char redis_error[256];
-	status = publish(cfg, redis, &link, redis_error, sizeof redis_error);
+	char redis_error[320];
+	status = publish_all(cfg, &redis, &link, redis_error, sizeof redis_error);
 	if (status) {
 		lr_err("%s: link '%s' (txtly_id %s) is stored but not published to Redis (%s); "
 		       "run 'linkreport link publish --code %s'",
@@ -359,8 +412,7 @@ out:
 	free_recipients(link.recipients, link.n_recipients);
 	if (conn)
 		PQfinish(conn);
-	if (redis)
-		redisFree(redis);
+	free_servers(&redis);
 	return status;
 }
 
@@ -399,7 +451,7 @@ int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 
 	PGresult *link_res = NULL, *rec_res = NULL;
 	struct link link = {0};
-	redisContext *redis = NULL;
+	struct redis_servers redis = {0};
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		return status;
@@ -448,11 +500,10 @@ int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 		link.recipients[i].mobile = lr_xstrdup(PQgetvalue(rec_res, (int)i, 1));
 		link.recipients[i].message_id = lr_xstrdup(PQgetvalue(rec_res, (int)i, 2));
 	}
-	redis = lr_redis_connect(cfg, who, 5000, &status);
-	if (!redis)
+	if ((status = connect_servers(cfg, who, &redis)))
 		goto out;
-	char why[256];
-	status = publish(cfg, redis, &link, why, sizeof why);
+	char why[300];
+	status = publish_all(cfg, &redis, &link, why, sizeof why);
 	if (status == EX_OK)
 		print_link(&link);
 	else
@@ -462,7 +513,6 @@ out:
 	PQclear(rec_res);
 	PQclear(link_res);
 	PQfinish(conn);
-	if (redis)
-		redisFree(redis);
+	free_servers(&redis);
 	return status;
 }
