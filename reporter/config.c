@@ -10,7 +10,8 @@
 const char lr_config_usage[] =
 	"Global options (also accepted after the subcommand):\n"
 	"  --db CONNINFO        PostgreSQL conninfo or URL  [LINKREPORT_DB, postgresql:///linkreport]\n"
-	"  --redis ADDR         host:port or unix:/path      [LINKREPORT_REDIS, 127.0.0.1:6379]\n"
+	"  --redis ADDR[,ADDR]  host:port or unix:/path; several: one per region\n"
+	"                                                    [LINKREPORT_REDIS, 127.0.0.1:6379]\n"
 	"  --stream KEY         click stream key             [LINKREPORT_STREAM, linkreport:clicks]\n"
 	"  --key-prefix PREFIX  link hash key prefix         [LINKREPORT_KEY_PREFIX, linkreport:link:]\n"
 	"  --base-url URL       public base of short URLs    [LINKREPORT_BASE_URL, http://localhost:8080]\n"

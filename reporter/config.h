@@ -5,7 +5,7 @@
  * else a default. The strings are borrowed from argv/environ and never freed. */
 struct lr_config {
 	const char *db;         /* libpq conninfo or URL; may hold a password: never print it */
-	const char *redis;      /* "host:port" or "unix:/path" */
+	const char *redis;      /* "host:port" or "unix:/path", or several comma-separated */
 	const char *stream;     /* click stream key */
 	const char *key_prefix; /* link hash key prefix */
 	const char *base_url;   /* public base of short URLs, without trailing slash concerns */
