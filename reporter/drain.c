@@ -19,7 +19,9 @@
 
 #include "commands.h"
 #include "db.h"
+#include "drain_rows.h"
 #include "redis_conn.h"
+#include "reply_arena.h"
 #include "schedule.h"
 #include "util.h"
 #include "validate.h"
@@ -33,30 +35,8 @@ static void request_stop(int sig)
 	stop_requested = 1;
 }
 
-enum field {
-	F_CLICK_ID, F_COMPANY_ID, F_TXTLY_ID, F_CODE, F_RECIPIENT, F_SHORT_URL, F_MOBILE_NUMBER,
-	F_CLIENT_IP, F_BROWSER, F_PLATFORM, F_PLATFORM_VERSION, F_ENGINE, F_COUNTRY, F_CITY,
-	F_VISITED_ON, F_DEVICE_TYPE, F_CREATED_ON, F_LONG_URL, F_CHANNEL, F_MESSAGE_ID,
-	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, F_NON_HUMAN, N_FIELDS
-};
-
-/* Stream field names, in enum order; also the clicks columns of the same name. */
-static const char *const field_names[N_FIELDS] = {
-	"click_id", "company_id", "txtly_id", "code", "recipient", "short_url", "mobile_number",
-	"client_ip", "browser", "platform", "platform_version", "engine", "country", "city",
-	"visited_on", "device_type", "created_on", "long_url", "channel", "message_id",
-	"campaign_name", "template_id", "user_agent", "method", "non_human",
-};
-
-/* COPY rows are: stream_id, then the fields in enum order. */
-#define COPY_COLUMNS                                                                       \
-	"(stream_id, click_id, company_id, txtly_id, code, recipient, short_url,"          \
-	" mobile_number, client_ip, browser, platform, platform_version, engine, country,"  \
-	" city, visited_on, device_type, created_on, long_url, channel, message_id,"        \
-	" campaign_name, template_id, user_agent, method, non_human)"
-
 /* The fast path: straight into clicks (PostgreSQL routes each row to its partition). */
-static const char copy_clicks_sql[] = "COPY clicks " COPY_COLUMNS " FROM STDIN (FORMAT binary)";
+static const char copy_clicks_sql[] = "COPY clicks " LR_CLICK_COPY_COLUMNS " FROM STDIN (FORMAT binary)";
 
 /* The fallback: the staging table, one per connection, has the columns and types of
  * clicks and is emptied by every COMMIT (and ROLLBACK) that touched it. */
@@ -64,7 +44,7 @@ static const char create_stage_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS clicks_stage (LIKE clicks INCLUDING DEFAULTS)"
 	" ON COMMIT DELETE ROWS";
 static const char copy_stage_sql[] =
-	"COPY clicks_stage " COPY_COLUMNS " FROM STDIN (FORMAT binary)";
+	"COPY clicks_stage " LR_CLICK_COPY_COLUMNS " FROM STDIN (FORMAT binary)";
 
 /* The batch's rows have distinct click ids (see id_set): ON CONFLICT skips those stored
  * already. (DISTINCT ON (click_id) here would do the same at the cost of a sort.) No
@@ -83,11 +63,6 @@ static const char insert_dead_letter_sql[] =
  * batches of one server in a row. */
 #define SHORT_BLOCK_MS 200
 #define TURN_BATCHES 8
-
-/* Up to 9999-12-31T23:59:59.999Z: later values would make PostgreSQL fail the batch. */
-#define MAX_VISITED_ON_MS 253402300799999LL
-#define MAX_CREATED_ON_S 253402300799LL
-#define MAX_BIGINT 9223372036854775807LL
 
 struct drain_options {
 	const char *group;
@@ -139,8 +114,8 @@ struct drainer {
 };
 
 /* A Redis command of the current server failed: printed (naming the server when there
- * are several) and remembered, so that only this server is set aside. Frees reply. */
-static void redis_failed(struct drainer *d, const char *what, redisReply *reply)
+ * are several) and remembered, so that only this server is set aside. */
+static void redis_failed_keep(struct drainer *d, const char *what, const redisReply *reply)
 {
 	char why[256];
 	lr_redis_describe(d->redis, reply, why, sizeof why);
@@ -148,306 +123,39 @@ static void redis_failed(struct drainer *d, const char *what, redisReply *reply)
 		lr_err("%s: Redis at %s: %s failed: %s", d->who, d->cur->addr, what, why);
 	else
 		lr_err("%s: Redis %s failed: %s", d->who, what, why);
-	freeReplyObject(reply);
 	d->cur->failed = true;
 }
 
-/* PostgreSQL text takes neither NUL nor invalid UTF-8 (the edge copies raw header bytes):
- * such bytes become U+FFFD rather than failing the whole batch. */
-static char *sanitized_copy(const char *s, size_t len)
+/* The same, and frees reply (hiredis's own objects). */
+static void redis_failed(struct drainer *d, const char *what, redisReply *reply)
 {
-	if (lr_utf8_valid(s, len)) {
-		char *copy = lr_xmalloc(len + 1);
-		memcpy(copy, s, len);
-		copy[len] = '\0';
-		return copy;
-	}
-	char *out = lr_xmalloc(len * 3 + 1);
-	size_t o = 0, i = 0;
-	while (i < len) {
-		size_t step = 1;
-		/* Find the longest valid sequence (1..4 bytes) starting here. */
-		for (size_t n = 1; n <= 4 && i + n <= len; n++) {
-			if (lr_utf8_valid(s + i, n)) {
-				step = n;
-				break;
-			}
-		}
-		if (lr_utf8_valid(s + i, step)) {
-			memcpy(out + o, s + i, step);
-			o += step;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-		}
-		i += step;
-	}
-	out[o] = '\0';
-	return out;
-}
-
-static void json_append_string(char **json, size_t *len, size_t *cap, const redisReply *item)
-{
-	char *text = item->type == REDIS_REPLY_STRING ? sanitized_copy(item->str, item->len)
-						       : lr_xstrdup("");
-	size_t need = strlen(text) * 6 + 4;
-	if (*len + need >= *cap) {
-		*cap = (*len + need) * 2;
-		*json = lr_xrealloc(*json, *cap);
-	}
-	char *out = *json;
-	out[(*len)++] = '"';
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			out[(*len)++] = '\\';
-			out[(*len)++] = (char)*p;
-		} else if (*p < 0x20) {
-			*len += (size_t)sprintf(out + *len, "\\u%04x", *p);
-		} else {
-			out[(*len)++] = (char)*p;
-		}
-	}
-	out[(*len)++] = '"';
-	free(text);
-}
-
-/* The entry as a JSON object, for dead_letters.entry. */
-static char *entry_as_json(const redisReply *fields)
-{
-	size_t cap = 64, len = 0;
-	char *json = lr_xmalloc(cap);
-	json[len++] = '{';
-	for (size_t i = 0; fields && i + 1 < fields->elements; i += 2) {
-		if (i > 0)
-			json[len++] = ',';
-		json_append_string(&json, &len, &cap, fields->element[i]);
-		json[len++] = ':';
-		json_append_string(&json, &len, &cap, fields->element[i + 1]);
-	}
-	json = lr_xrealloc(json, len + 2);
-	json[len++] = '}';
-	json[len] = '\0';
-	return json;
-}
-
-/* An entry's field values: v[f] is NULL when absent. Valid UTF-8 without NUL (nearly
- * every value) points into the Redis reply, which hiredis NUL-terminates; anything else
- * is a sanitized copy held in owned[f]. */
-struct entry_values {
-	const char *v[N_FIELDS];
-	char *owned[N_FIELDS];
-	long long visited_ms, txtly_id, created_s; /* parsed; the last two when v[] is set */
-};
-
-static void free_values(struct entry_values *e)
-{
-	for (int f = 0; f < N_FIELDS; f++) {
-		free(e->owned[f]);
-		e->owned[f] = NULL;
-		e->v[f] = NULL;
-	}
-}
-
-static void drop_value(struct entry_values *e, int f)
-{
-	free(e->owned[f]);
-	e->owned[f] = NULL;
-	e->v[f] = NULL;
-}
-
-/* Fills e (which must start empty) and returns NULL, or the reason to dead-letter. */
-static const char *read_entry(const redisReply *fields, struct entry_values *e)
-{
-	static size_t name_lens[N_FIELDS];
-	if (!name_lens[0])
-		for (int f = 0; f < N_FIELDS; f++)
-			name_lens[f] = strlen(field_names[f]);
-	if (!fields || fields->type != REDIS_REPLY_ARRAY)
-		return "entry no longer in the stream";
-	if (fields->elements % 2 != 0)
-		return "odd number of field/value items";
-	for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-		const redisReply *name = fields->element[i], *value = fields->element[i + 1];
-		if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
-			return "field or value is not a string";
-		for (int f = 0; f < N_FIELDS; f++) {
-			if (name->len == name_lens[f] && memcmp(name->str, field_names[f], name->len) == 0) {
-				drop_value(e, f); /* a repeated field: the last one wins */
-				if (lr_utf8_valid(value->str, value->len))
-					e->v[f] = value->str;
-				else
-					e->v[f] = e->owned[f] = sanitized_copy(value->str, value->len);
-				break;
-			}
-		}
-	}
-	const char *const *values = e->v;
-	if (!values[F_CLICK_ID] || !*values[F_CLICK_ID])
-		return "missing click_id";
-	if (!lr_valid_click_id(values[F_CLICK_ID], strlen(values[F_CLICK_ID])))
-		return "click_id is not 32 lowercase hex characters";
-	if (!values[F_COMPANY_ID] || !*values[F_COMPANY_ID])
-		return "missing company_id";
-	if (!lr_valid_code(values[F_COMPANY_ID]))
-		return "company_id is not [A-Za-z0-9_-]{1,64}";
-	if (!values[F_VISITED_ON] || !*values[F_VISITED_ON])
-		return "missing visited_on";
-	if (!lr_parse_uint(values[F_VISITED_ON], strlen(values[F_VISITED_ON]), MAX_VISITED_ON_MS,
-			   &e->visited_ms))
-		return "visited_on is not Unix milliseconds";
-	/* Optional numbers: a bad value is stored as NULL rather than losing the click. */
-	if (values[F_TXTLY_ID] &&
-	    !lr_parse_uint(values[F_TXTLY_ID], strlen(values[F_TXTLY_ID]), MAX_BIGINT, &e->txtly_id))
-		drop_value(e, F_TXTLY_ID);
-	if (values[F_CREATED_ON] && !lr_parse_uint(values[F_CREATED_ON], strlen(values[F_CREATED_ON]),
-						   MAX_CREATED_ON_S, &e->created_s))
-		drop_value(e, F_CREATED_ON);
-	return NULL;
-}
-
-/* The click ids of one batch, to keep only the first entry of an id the batch holds
- * twice (the edge retried): an INSERT may not touch the same row twice, even with
- * ON CONFLICT. Open addressing; ids are 32 lowercase hex, so their first 16 digits hash. */
-struct id_set {
-	const char **slots;
-	size_t mask;
-};
-
-static void id_set_init(struct id_set *set, size_t n)
-{
-	size_t size = 16;
-	while (size < n * 2)
-		size *= 2;
-	set->slots = lr_xcalloc(size, sizeof *set->slots);
-	set->mask = size - 1;
-}
-
-/* Returns false when id was already there. The set keeps the pointer, not a copy. */
-static bool id_set_add(struct id_set *set, const char *id)
-{
-	unsigned long long h = 0;
-	for (int i = 0; i < 16 && id[i]; i++)
-		h = h * 16 + (unsigned long long)(id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10);
-	h *= 0x9e3779b97f4a7c15ULL;
-	for (size_t i = (size_t)(h >> 32) & set->mask;; i = (i + 1) & set->mask) {
-		if (!set->slots[i]) {
-			set->slots[i] = id;
-			return true;
-		}
-		if (strcmp(set->slots[i], id) == 0)
-			return false;
-	}
-}
-
-/* A growing byte buffer for COPY data. */
-struct copy_buf {
-	char *data;
-	size_t len, cap;
-};
-
-static void buf_reserve(struct copy_buf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 65536;
-	while (cap < b->len + more)
-		cap *= 2;
-	b->data = lr_xrealloc(b->data, cap);
-	b->cap = cap;
-}
-
-/* COPY binary format: a signature and two zero words, then per row a 16-bit field count
- * and per field a 32-bit length (-1: NULL) and its bytes, all big-endian; -1 as the field
- * count ends the data. Text goes as is (no escaping, no parsing on the server); bigint is
- * 8 bytes; timestamptz is microseconds since 2000-01-01 UTC in 8 bytes. */
-static const char copy_signature[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
-
-static void put_be(struct copy_buf *b, unsigned long long v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--)
-		b->data[b->len++] = (char)(v >> (8 * i));
-}
-
-static void copy_text(struct copy_buf *b, const char *s)
-{
-	if (!s) {
-		buf_reserve(b, 4);
-		put_be(b, 0xffffffffULL, 4);
-		return;
-	}
-	size_t n = strlen(s);
-	buf_reserve(b, n + 4);
-	put_be(b, n, 4);
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-}
-
-static void copy_int8(struct copy_buf *b, long long v)
-{
-	buf_reserve(b, 12);
-	put_be(b, 8, 4);
-	put_be(b, (unsigned long long)v, 8);
-}
-
-#define PG_EPOCH_S 946684800LL /* 2000-01-01T00:00:00Z in Unix seconds */
-
-/* One row: stream_id, then the fields in enum order (COPY_COLUMNS). */
-static void copy_row(struct copy_buf *b, const char *stream_id, const struct entry_values *e)
-{
-	buf_reserve(b, 2);
-	put_be(b, N_FIELDS + 1, 2);
-	copy_text(b, stream_id);
-	for (int f = 0; f < N_FIELDS; f++) {
-		if (f == F_VISITED_ON)
-			copy_int8(b, (e->visited_ms - PG_EPOCH_S * 1000) * 1000);
-		else if (f == F_CREATED_ON && e->v[f])
-			copy_int8(b, (e->created_s - PG_EPOCH_S) * 1000000);
-		else if (f == F_TXTLY_ID && e->v[f])
-			copy_int8(b, e->txtly_id);
-		else if (f == F_NON_HUMAN && !e->v[f])
-			copy_text(b, ""); /* NOT NULL: '' is a person */
-		else
-			copy_text(b, e->v[f]);
-	}
+	redis_failed_keep(d, what, reply);
+	freeReplyObject(reply);
 }
 
 /* Appends one entry's COPY row, or inserts its dead letter (inside the open transaction,
  * before the COPY starts). *n_valid counts the valid entries. */
-static int stage_entry(struct drainer *d, const redisReply *entry, struct id_set *seen,
-		       struct copy_buf *rows, size_t *n_valid, struct counts *batch)
+static int stage_entry(struct drainer *d, const redisReply *entry, struct lr_id_set *seen,
+		       struct lr_copy_buf *rows, size_t *n_valid, struct counts *batch)
 {
 	const redisReply *id = entry->element[0];
 	const redisReply *fields = entry->elements > 1 ? entry->element[1] : NULL;
-	struct entry_values e = {0};
-	const char *reason = read_entry(fields, &e);
-	int status = EX_OK;
-	if (reason) {
-		char *json = entry_as_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
-		const char *params[] = {d->cur->dl_stream, id->str, reason, json};
-		PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
-		free(json);
-		if (lr_db_ok(res)) {
-			batch->dead_letters++;
-			PQclear(res);
-		} else {
-			lr_db_fail(d->who, d->pg, res);
-			status = EX_UNAVAILABLE;
-		}
-	} else {
+	const char *reason = lr_click_row(id->str, fields, seen, rows);
+	if (!reason) {
 		++*n_valid;
-		/* A later entry of an id already in this batch is a duplicate; the borrowed id
-		 * stays valid as long as the reply, i.e. the batch. */
-		if (id_set_add(seen, e.v[F_CLICK_ID])) {
-			if (rows->len == 0) {
-				buf_reserve(rows, sizeof copy_signature);
-				memcpy(rows->data, copy_signature, sizeof copy_signature);
-				rows->len = sizeof copy_signature;
-			}
-			copy_row(rows, id->str, &e);
-		}
+		return EX_OK;
 	}
-	free_values(&e);
-	return status;
+	char *json = lr_entry_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
+	const char *params[] = {d->cur->dl_stream, id->str, reason, json};
+	PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
+	free(json);
+	if (!lr_db_ok(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
+	}
+	batch->dead_letters++;
+	PQclear(res);
+	return EX_OK;
 }
 
 /* The next batch's XREADGROUP, sent before the current batch is written and received
@@ -480,18 +188,20 @@ static bool queue_copy(PGconn *pg, const char *data, size_t len)
 static void receive_prefetch(struct drainer *d, struct prefetch *next)
 {
 	void *reply = NULL;
+	lr_arena_attach(d->redis);
 	if (redisBufferRead(d->redis) != REDIS_OK ||
 	    redisGetReplyFromReader(d->redis, &reply) != REDIS_OK)
 		next->failed = true;
 	else
 		next->reply = reply;
+	lr_arena_detach(d->redis, reply, next->failed);
 }
 
 /* One COPY ... FROM STDIN of the rows (the trailer is added here), sent on the connection
  * in non-blocking mode so that, while the server works, the prefetch reply (if one was
  * sent) is received. Returns the COPY's final result, or NULL after printing when the
  * data could not be sent. */
-static PGresult *copy_in(struct drainer *d, const char *sql, struct copy_buf *rows,
+static PGresult *copy_in(struct drainer *d, const char *sql, struct lr_copy_buf *rows,
 			 struct prefetch *next)
 {
 	PGresult *res = PQexec(d->pg, sql);
@@ -560,7 +270,7 @@ static bool is_unique_violation(const PGresult *res)
  * into clicks under a savepoint; a unique violation means the batch holds a click stored
  * already, and only then does the batch go through the staging table, where ON CONFLICT
  * skips the stored ones. */
-static int write_rows(struct drainer *d, struct copy_buf *rows, long long *stored,
+static int write_rows(struct drainer *d, struct lr_copy_buf *rows, long long *stored,
 		      struct counts *batch, struct prefetch *next)
 {
 	if (lr_db_exec(d->who, d->pg, "SAVEPOINT batch"))
@@ -745,9 +455,9 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 		next->sent = send_read(d, next->start, 0) == EX_OK;
 	if (lr_db_exec(d->who, d->pg, "BEGIN"))
 		return EX_UNAVAILABLE;
-	struct copy_buf rows = {0};
-	struct id_set seen;
-	id_set_init(&seen, entries->elements);
+	struct lr_copy_buf rows = {0};
+	struct lr_id_set seen;
+	lr_id_set_init(&seen, entries->elements);
 	size_t n_valid = 0;
 	int status = EX_OK;
 	for (size_t i = 0; i < entries->elements && status == EX_OK; i++) {
@@ -758,7 +468,7 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 	 * next one is received, so that two batches' replies are never held at once. */
 	size_t n_entries = entries->elements;
 	struct ack_list ack = ack_list_make(d, entries);
-	freeReplyObject(*owned);
+	lr_arena_reply_free(*owned);
 	*owned = NULL;
 	entries = NULL;
 	if (status == EX_OK && rows.len > 0) {
@@ -770,7 +480,7 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 		batch.duplicates = (long long)n_valid;
 	}
 	free(rows.data);
-	free(seen.slots);
+	lr_id_set_free(&seen);
 	if (status) {
 		lr_db_rollback(d->pg);
 		ack_list_free(&ack);
@@ -783,10 +493,12 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 	/* The prefetch reply must be in before the XACK's reply can be read. */
 	if (next->sent && !next->reply && !next->failed) {
 		void *reply = NULL;
-		if (redisGetReply(d->redis, &reply) == REDIS_OK)
+		lr_arena_attach(d->redis);
+		if (redisGetReply(d->redis, &reply) == REDIS_OK && reply)
 			next->reply = reply;
 		else
 			next->failed = true;
+		lr_arena_detach(d->redis, reply, next->failed);
 	}
 	if (next->failed) {
 		redis_failed(d, "XREADGROUP", NULL);
@@ -873,13 +585,13 @@ static int read_batch(struct drainer *d, const char *start, long long block_ms,
 	void *reply = NULL;
 	if (send_read(d, start, block_ms))
 		return EX_UNAVAILABLE;
-	if (redisGetReply(d->redis, &reply) != REDIS_OK || !reply) {
-		redis_failed(d, "XREADGROUP", reply);
-		return EX_UNAVAILABLE;
-	}
+	lr_arena_attach(d->redis);
+	bool ok = redisGetReply(d->redis, &reply) == REDIS_OK && reply;
+	lr_arena_detach(d->redis, reply, !ok);
 	redisReply *r = reply;
-	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY) {
-		redis_failed(d, "XREADGROUP", r);
+	if (!ok || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY)) {
+		redis_failed_keep(d, "XREADGROUP", r);
+		lr_arena_reply_free(r);
 		return EX_UNAVAILABLE;
 	}
 	*out = r;
@@ -928,7 +640,7 @@ static int drain_phase(struct drainer *d, bool pending, long long max_batches, b
 		}
 		const redisReply *entries = reply_entries(reply);
 		if (!entries) {
-			freeReplyObject(reply);
+			lr_arena_reply_free(reply);
 			reply = NULL;
 			if (nonblocking || d->n_servers > 1)
 				break;
@@ -947,7 +659,7 @@ static int drain_phase(struct drainer *d, bool pending, long long max_batches, b
 		bool last = stop_requested || (max_batches && batches >= max_batches);
 		struct prefetch next = {.start = full && !last ? start : NULL};
 		status = process_batch(d, &reply, entries, &next);
-		freeReplyObject(reply); /* NULL unless process_batch failed early */
+		lr_arena_reply_free(reply); /* NULL unless process_batch failed early */
 		reply = next.reply;
 		if (status == EX_OK && !full && !nonblocking && d->opt->flush_ms > 0) {
 			struct timespec now;
@@ -958,7 +670,7 @@ static int drain_phase(struct drainer *d, bool pending, long long max_batches, b
 				sleep_ms(d->opt->flush_ms - spent);
 		}
 	}
-	freeReplyObject(reply);
+	lr_arena_reply_free(reply);
 	return status;
 }
 
@@ -1000,8 +712,10 @@ static void select_server(struct drainer *d, struct server *s)
 
 static void disconnect_server(struct server *s)
 {
-	if (s->redis)
+	if (s->redis) {
+		lr_arena_detach(s->redis, NULL, true); /* a prefetch reply may be half read */
 		redisFree(s->redis);
+	}
 	s->redis = NULL;
 }
 
