@@ -919,7 +919,9 @@ static const char usage[] =
 	"  --keep              never trim the stream (default: after each batch, entries every\n"
 	"                      group on the stream has read and acknowledged are trimmed)\n"
 	"Without --once runs until SIGTERM/SIGINT, retrying with backoff when PostgreSQL or\n"
-	"Redis fails. Makes the monthly partitions of clicks ahead (at start, then hourly).\n";
+	"Redis fails. Makes the monthly partitions of clicks ahead (at start, then hourly).\n"
+	"With several Redis servers (--redis A,B: one per edge region) it reads each in\n"
+	"turn; one that fails is set aside and retried while the others go on.\n";
 
 static bool parse_positive(const char *who, const char *option, const char *value,
 			   long long max, long long *out)
