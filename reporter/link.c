@@ -175,7 +175,8 @@ static const char create_usage[] =
 	"  --recipient      makes a track-user link; MOBILE is +?[0-9]{4,20}; repeatable\n"
 	"Text options: no control characters, at most 256 bytes.\n"
 	"Prints the short URL, or for a track-user link one line per recipient:\n"
-	"  SHORT_URL/TOKEN<TAB>MOBILE<TAB>MESSAGE_ID\n";
+	"  SHORT_URL/TOKEN<TAB>MOBILE<TAB>MESSAGE_ID\n"
+	"The link is published to every Redis server --redis lists (one per edge region).\n";
 
 /* Splits and checks MOBILE[:MESSAGE_ID]. Returns NULL when fine, else the reason. */
 static const char *parse_recipient(const char *arg, struct recipient *out)
@@ -419,7 +420,8 @@ out:
 static const char publish_usage[] =
 	"usage: linkreport link publish --code CODE\n"
 	"Writes the stored link CODE to Redis again (e.g. after 'link create' exited 69,\n"
-	"or after Redis lost its data). Prints the link like 'link create'.\n";
+	"or after Redis lost its data, or a Redis server was added to --redis), to every\n"
+	"listed server. Prints the link like 'link create'.\n";
 
 int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 {
