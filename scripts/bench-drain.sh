@@ -5,9 +5,11 @@
 #   1. N click entries (default 1,000,000; BENCH_DRAIN_ENTRIES) with every contract field
 #      and realistic sizes are loaded into the stream (redis-cli --pipe); the same rows are
 #      written as a COPY file.
-#   2. linkreport drain --once --count 5000 into an empty migrated database: clicks/s and
+#   2. linkreport drain --once --count 5000 into an empty migrated database (migrated with
+#      --now in 2024-02, so that the visits' monthly partitions exist): clicks/s and
 #      peak RSS (/usr/bin/time -f %M).
-#   3. The physical limit: TRUNCATE clicks and psql \copy of the COPY file: rows/s.
+#   3. The physical limit: TRUNCATE clicks and psql \copy of the COPY file into the same
+#      (partitioned) table: rows/s.
 #      Ratio drain/COPY (target >= 0.6), drain RSS (target <= 64 MiB).
 #   4. The report of one company over one month: linkreport report rows/s and RSS against
 #      psql "\copy (same query) TO file" (target >= 0.8).

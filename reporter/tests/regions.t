@@ -45,6 +45,9 @@ sub stop2 {
 }
 END { stop2() }
 
+# The port must be free: never write to (or stop) a server this test did not start.
+die "port $port2 already has a Redis server; set LR_REDIS_PORT2 to a free port\n"
+    if eval { redis2('PING') eq 'PONG' };
 start2();
 # (LINKREPORT_REDIS stays the first server for the helpers' redis-cli; the binary gets
 # the list with --redis)
