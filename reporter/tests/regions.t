@@ -133,6 +133,28 @@ like($summary, qr/^drained: 12 stored, 0 duplicates, 0 dead letters$/m, 'daemon 
 unlike(daemon_err(), qr/PostgreSQL/, 'PostgreSQL was never in question');
 is((split /\n/, redis2('XPENDING', $stream, 'linkreport'))[0], 0, 'nothing pending on the second server');
 
+# One server only (the usual setup): Redis down when the daemon starts, then back; the
+# daemon waits for it by itself (PostgreSQL stays connected).
+stop2();
+$pid = open($daemon, '-|') // die "fork: $!";
+if ($pid == 0) {
+    open(STDERR, '>', "$dir/daemon.err");
+    exec(LRTest::binary(), '--redis', $r2, 'drain', '--block-ms', '300', '--consumer', 'w')
+        or POSIX::_exit(127);
+}
+for (1 .. 100) { last if daemon_err() =~ /retrying/; sleep 0.1 }
+like(daemon_err(), qr/cannot connect to Redis at \Q$r2\E.*\n.*Redis at \Q$r2\E: retrying in 500 ms/,
+     'one server down: the daemon says it retries');
+start2();
+redis2('XADD', $stream, '*', click_fields()) for 1 .. 2;
+for (1 .. 150) { last if ($n = rows()) == 74; sleep 0.1 }
+is($n, 74, 'the server back: its new clicks are stored');
+kill 'TERM', $pid;
+$summary = do { local $/; <$daemon> };
+close $daemon;
+is($? >> 8, 0, 'daemon exits 0 on SIGTERM');
+like($summary, qr/^drained: 2 stored, 0 duplicates, 0 dead letters$/m, 'one-server daemon summary');
+
 # One address of the list malformed, or repeated: usage errors.
 ($rc, $out, $err) = lr('drain', '--once', '--redis', "$r1,");
 is($rc, 64, 'an empty address in the list: 64');
