@@ -11,7 +11,7 @@
  * life of the process) and never freed. */
 struct lr_config {
 	const char *db;         /* libpq conninfo or URL; may hold a password: never print it */
-	const char *redis;      /* "host:port" or "unix:/path" */
+	const char *redis;      /* "host:port" or "unix:/path", or several comma-separated */
 	const char *stream;     /* click stream key */
 	const char *key_prefix; /* link hash key prefix */
 	const char *base_url;   /* public base of short URLs, without trailing slash concerns */

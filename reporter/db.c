@@ -1,7 +1,9 @@
 #include "db.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -189,6 +191,61 @@ static const char *const migrations[] = {
 	"  sent_at timestamptz,"
 	"  PRIMARY KEY (company_id, frequency, period_start, recipient),"
 	"  FOREIGN KEY (company_id, frequency, period_start) REFERENCES report_runs);",
+	/* 4: clicks partitioned by month of visited_on (UTC), so that old months can be
+	 * detached or dropped whole and a report reads only its months. A unique constraint
+	 * of a partitioned table must hold the partition key: the key is (click_id,
+	 * visited_on), which still dedupes replays because a click's visited_on is part of
+	 * its immutable record (docs/data-contract.md). A DEFAULT partition takes any click
+	 * no monthly partition covers, so none is ever refused. linkreport_click_partition
+	 * makes one month's partition, moving that month's rows out of the default partition
+	 * first (PostgreSQL refuses to attach a range the default still holds rows of);
+	 * linkreport_ensure_click_partitions makes a run of months (migrate and the drain
+	 * call it for the current month and the next ones). The existing rows move in, into
+	 * partitions made for the months they fall in (those within ten years of now; the
+	 * rest goes to the default partition). */
+	"ALTER TABLE clicks RENAME TO clicks_v3;"
+	"ALTER INDEX clicks_pkey RENAME TO clicks_v3_pkey;"
+	"ALTER INDEX clicks_company_visited_on RENAME TO clicks_v3_company_visited_on;"
+	/* the same columns, in the same order (LIKE copies NOT NULL and, asked, defaults) */
+	"CREATE TABLE clicks (LIKE clicks_v3 INCLUDING DEFAULTS, PRIMARY KEY (click_id, visited_on))"
+	"  PARTITION BY RANGE (visited_on);"
+	"CREATE INDEX clicks_company_visited_on ON clicks (company_id, visited_on);"
+	"CREATE TABLE clicks_default PARTITION OF clicks DEFAULT;"
+	"CREATE FUNCTION linkreport_click_partition(m date) RETURNS boolean"
+	" LANGUAGE plpgsql AS $fn$"
+	" DECLARE"
+	"  lo timestamptz := date_trunc('month', m)::timestamp AT TIME ZONE 'UTC';"
+	"  hi timestamptz := (date_trunc('month', m) + interval '1 month')::timestamp"
+	"    AT TIME ZONE 'UTC';"
+	"  part text := 'clicks_' || to_char(m, 'YYYY_MM');"
+	" BEGIN"
+	"  IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;"
+	/* SHARE UPDATE EXCLUSIVE on clicks (which ATTACH takes anyway) serialises two makers
+	 * without blocking reads or inserts; the default partition is locked before the move
+	 * so that no click of the month lands there between the move and the attach. */
+	"  LOCK TABLE clicks IN SHARE UPDATE EXCLUSIVE MODE;"
+	"  LOCK TABLE clicks_default IN ACCESS EXCLUSIVE MODE;"
+	"  IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;"
+	"  EXECUTE format('CREATE TABLE %I (LIKE clicks INCLUDING DEFAULTS)', part);"
+	"  EXECUTE format('WITH moved AS (DELETE FROM clicks_default"
+	"    WHERE visited_on >= $1 AND visited_on < $2 RETURNING *)"
+	"    INSERT INTO %I SELECT * FROM moved', part) USING lo, hi;"
+	"  EXECUTE format('ALTER TABLE clicks ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',"
+	"    part, lo, hi);"
+	"  RETURN true;"
+	" END $fn$;"
+	"CREATE FUNCTION linkreport_ensure_click_partitions(first_month date, months int)"
+	" RETURNS int LANGUAGE sql AS $fn$"
+	"  SELECT count(*)::int FROM generate_series(0, months - 1) i"
+	"  WHERE linkreport_click_partition("
+	"    (date_trunc('month', first_month) + i * interval '1 month')::date)"
+	" $fn$;"
+	"SELECT linkreport_click_partition(m) FROM (SELECT DISTINCT"
+	"  date_trunc('month', visited_on AT TIME ZONE 'UTC')::date AS m FROM clicks_v3"
+	"  WHERE visited_on >= now() - interval '10 years'"
+	"  AND visited_on < now() + interval '10 years') months ORDER BY m;"
+	"INSERT INTO clicks SELECT * FROM clicks_v3;"
+	"DROP TABLE clicks_v3;",
 };
 
 /* Arbitrary constant shared by every linkreport migrate: serialises concurrent runs. */
@@ -243,4 +300,21 @@ int lr_db_migrate(const char *who, PGconn *conn, int *applied, int *version)
 fail:
 	lr_db_rollback(conn);
 	return status;
+}
+
+int lr_db_ensure_partitions(const char *who, PGconn *conn, time_t now, int *created)
+{
+	struct tm tm;
+	char month[32], months[16];
+	gmtime_r(&now, &tm);
+	snprintf(month, sizeof month, "%04d-%02d-01", tm.tm_year + 1900, tm.tm_mon + 1);
+	snprintf(months, sizeof months, "%d", 1 + LR_CLICK_PARTITIONS_AHEAD);
+	const char *params[] = {month, months};
+	PGresult *res = lr_db_query(conn, "SELECT linkreport_ensure_click_partitions($1, $2)", 2,
+				    params);
+	if (!lr_db_ok(res))
+		return lr_db_fail(who, conn, res);
+	*created = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return EX_OK;
 }

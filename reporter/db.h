@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "config.h"
 
@@ -28,5 +29,14 @@ void lr_db_rollback(PGconn *conn);
 
 /* Applies pending migrations; *applied and *version describe the outcome. */
 int lr_db_migrate(const char *who, PGconn *conn, int *applied, int *version);
+
+/* Monthly partitions of clicks (UTC months of visited_on) made ahead of time: the month of
+ * `now` and this many after it. */
+#define LR_CLICK_PARTITIONS_AHEAD 3
+
+/* Makes the missing partitions of clicks for the month of `now` and the
+ * LR_CLICK_PARTITIONS_AHEAD next ones (rows the default partition holds for such a month
+ * move into it); *created says how many were made. Run outside a transaction. */
+int lr_db_ensure_partitions(const char *who, PGconn *conn, time_t now, int *created);
 
 #endif

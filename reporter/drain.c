@@ -1,11 +1,15 @@
 /* drain: Redis stream -> PostgreSQL clicks. At-least-once delivery from the stream plus
- * ON CONFLICT (click_id) DO NOTHING gives exactly-once rows: a batch is acknowledged only
- * after its transaction committed, so a crash re-delivers it and duplicates fall away.
- * A batch is written with one COPY into a per-connection temporary staging table and one
- * INSERT ... SELECT from it into clicks, in the same transaction. */
+ * the unique key (click_id, visited_on) gives exactly-once rows: a batch is acknowledged
+ * only after its transaction committed, so a crash re-delivers it and duplicates fall
+ * away. A batch is written with one binary COPY straight into clicks, under a savepoint.
+ * Only when that COPY hits a unique violation (the batch holds a click stored already:
+ * a re-delivery after a crash, or an edge's spool replay) is the batch rolled back to the
+ * savepoint and written the slow way: COPY into a per-connection temporary staging table
+ * and INSERT ... SELECT ... ON CONFLICT DO NOTHING, in the same transaction. */
 #include <errno.h>
 #include <libpq-fe.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +19,10 @@
 
 #include "commands.h"
 #include "db.h"
+#include "drain_rows.h"
 #include "ops.h"
-#include "record.h"
 #include "redis_conn.h"
+#include "reply_arena.h"
 #include "schedule.h"
 #include "util.h"
 #include "validate.h"
@@ -31,69 +36,41 @@ static void request_stop(int sig)
 	stop_requested = 1;
 }
 
-enum field {
-	F_CLICK_ID, F_COMPANY_ID, F_TXTLY_ID, F_CODE, F_RECIPIENT, F_SHORT_URL, F_MOBILE_NUMBER,
-	F_CLIENT_IP, F_BROWSER, F_PLATFORM, F_PLATFORM_VERSION, F_ENGINE, F_COUNTRY, F_CITY,
-	F_VISITED_ON, F_DEVICE_TYPE, F_CREATED_ON, F_LONG_URL, F_CHANNEL, F_MESSAGE_ID,
-	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, F_NON_HUMAN, N_FIELDS
-};
+/* The fast path: straight into clicks (PostgreSQL routes each row to its partition). */
+static const char copy_clicks_sql[] = "COPY clicks " LR_CLICK_COPY_COLUMNS " FROM STDIN (FORMAT binary)";
 
-/* Stream field names, in enum order; also the clicks columns of the same name. */
-static const char *const field_names[N_FIELDS] = {
-	"click_id", "company_id", "txtly_id", "code", "recipient", "short_url", "mobile_number",
-	"client_ip", "browser", "platform", "platform_version", "engine", "country", "city",
-	"visited_on", "device_type", "created_on", "long_url", "channel", "message_id",
-	"campaign_name", "template_id", "user_agent", "method", "non_human",
-};
-
-/* The staging table: one per connection, emptied by every COMMIT (and ROLLBACK). Numbers
- * stay raw here and are converted by the INSERT. */
+/* The fallback: the staging table, one per connection, has the columns and types of
+ * clicks and is emptied by every COMMIT (and ROLLBACK) that touched it. */
 static const char create_stage_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS clicks_stage (stream_id text NOT NULL,"
-	" click_id text NOT NULL, company_id text NOT NULL, txtly_id bigint, code text,"
-	" recipient text, short_url text, mobile_number text, client_ip text, browser text,"
-	" platform text, platform_version text, engine text, country text, city text,"
-	" visited_on bigint NOT NULL, device_type text, created_on bigint, long_url text,"
-	" channel text, message_id text, campaign_name text, template_id text, user_agent text,"
-	" method text, non_human text) ON COMMIT DELETE ROWS";
-
-/* COPY rows are: stream_id, then the fields in enum order. */
+	"CREATE TEMP TABLE IF NOT EXISTS clicks_stage (LIKE clicks INCLUDING DEFAULTS)"
+	" ON COMMIT DELETE ROWS";
 static const char copy_stage_sql[] =
-	"COPY clicks_stage (stream_id, click_id, company_id, txtly_id, code, recipient,"
-	" short_url, mobile_number, client_ip, browser, platform, platform_version, engine,"
-	" country, city, visited_on, device_type, created_on, long_url, channel, message_id,"
-	" campaign_name, template_id, user_agent, method, non_human) FROM STDIN";
+	"COPY clicks_stage " LR_CLICK_COPY_COLUMNS " FROM STDIN (FORMAT binary)";
 
 /* The batch's rows have distinct click ids (see id_set): ON CONFLICT skips those stored
- * already. (DISTINCT ON (click_id) here would do the same at the cost of a sort, about a
- * quarter of the statement's time.) */
+ * already. (DISTINCT ON (click_id) here would do the same at the cost of a sort.) No
+ * conflict target: the unique key is (click_id, visited_on) since migration 4. */
 static const char insert_clicks_sql[] =
-	"INSERT INTO clicks (stream_id, click_id, company_id, txtly_id, code, recipient,"
-	" short_url, mobile_number, client_ip, browser, platform, platform_version, engine,"
-	" country, city, visited_on, device_type, created_on, long_url, channel, message_id,"
-	" campaign_name, template_id, user_agent, method, non_human)"
-	" SELECT stream_id, click_id, company_id, txtly_id, code,"
-	" recipient, short_url, mobile_number, client_ip, browser, platform, platform_version,"
-	" engine, country, city, to_timestamp(visited_on / 1000.0), device_type,"
-	" to_timestamp(created_on), long_url, channel, message_id, campaign_name, template_id,"
-	" user_agent, method, coalesce(non_human, '')"
-	" FROM clicks_stage"
-	" ON CONFLICT (click_id) DO NOTHING";
+	"INSERT INTO clicks SELECT * FROM clicks_stage ON CONFLICT DO NOTHING";
+
+/* SQLSTATE unique_violation */
+#define UNIQUE_VIOLATION "23505"
 
 static const char insert_dead_letter_sql[] =
 	"INSERT INTO dead_letters (stream, stream_id, reason, entry) VALUES ($1, $2, $3, $4)"
 	" ON CONFLICT (stream, stream_id) DO NOTHING";
 
-/* Up to 9999-12-31T23:59:59.999Z: later values would make PostgreSQL fail the batch. */
-#define MAX_VISITED_ON_MS 253402300799999LL
-#define MAX_CREATED_ON_S 253402300799LL
-#define MAX_BIGINT 9223372036854775807LL
+/* With several Redis servers: the longest a read waits on one of them, and the most
+ * batches of one server in a row. */
+#define SHORT_BLOCK_MS 200
+#define TURN_BATCHES 8
 
 struct drain_options {
 	const char *group;
 	const char *consumer;
 	long long count;
 	long long block_ms;
+	long long flush_ms; /* least time between the starts of two partial batches */
 	long long claim_idle_ms;
 	bool once;
 	bool keep; /* --keep: never trim the stream */
@@ -103,373 +80,228 @@ struct drain_options {
 	struct lr_reports_config reports;
 	time_t clock_offset; /* --now minus the system clock */
 	time_t next_tick;
+	time_t next_partitions; /* when to make the months ahead again */
 	struct lr_tick_counts ticks;
 };
 
 struct counts {
 	long long stored, duplicates, dead_letters;
+	long long slow_batches; /* batches that fell back to the staging table */
+};
+
+/* One Redis server of the list (one per edge region): its own connection, consumer
+ * group state and backoff. */
+struct server {
+	char *addr;
+	char *dl_stream;    /* dead_letters.stream: the stream, or STREAM@ADDR with several */
+	redisContext *redis; /* NULL while down */
+	bool failed;        /* a Redis command on it failed during its turn */
+	bool caught_up;     /* its pending entries were read since it (re)connected */
+	bool tried;         /* --once: one connection attempt per run */
+	long long backoff_ms;
+	struct timespec retry_at;
 };
 
 struct drainer {
 	const struct lr_config *cfg;
 	struct drain_options *opt;
 	const char *who;
-	redisContext *redis;
+	struct server *servers, *cur;
+	size_t n_servers;
+	redisContext *redis; /* cur->redis */
 	PGconn *pg;
 	bool prepared; /* statement and staging table: made on first use, per connection */
 	struct counts total;
 };
 
-/* PostgreSQL text takes neither NUL nor invalid UTF-8 (the edge copies raw header bytes):
- * such bytes become U+FFFD rather than failing the whole batch. */
-static char *sanitized_copy(const char *s, size_t len)
+/* A Redis command of the current server failed: printed (naming the server when there
+ * are several) and remembered, so that only this server is set aside. */
+static void redis_failed_keep(struct drainer *d, const char *what, const redisReply *reply)
 {
-	if (lr_utf8_valid(s, len)) {
-		char *copy = lr_xmalloc(len + 1);
-		memcpy(copy, s, len);
-		copy[len] = '\0';
-		return copy;
-	}
-	char *out = lr_xmalloc(len * 3 + 1);
-	size_t o = 0, i = 0;
-	while (i < len) {
-		size_t step = 1;
-		/* Find the longest valid sequence (1..4 bytes) starting here. */
-		for (size_t n = 1; n <= 4 && i + n <= len; n++) {
-			if (lr_utf8_valid(s + i, n)) {
-				step = n;
-				break;
-			}
-		}
-		if (lr_utf8_valid(s + i, step)) {
-			memcpy(out + o, s + i, step);
-			o += step;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-		}
-		i += step;
-	}
-	out[o] = '\0';
-	return out;
-}
-
-static void json_append_string(char **json, size_t *len, size_t *cap, const redisReply *item)
-{
-	char *text = item->type == REDIS_REPLY_STRING ? sanitized_copy(item->str, item->len)
-						       : lr_xstrdup("");
-	size_t need = strlen(text) * 6 + 4;
-	if (*len + need >= *cap) {
-		*cap = (*len + need) * 2;
-		*json = lr_xrealloc(*json, *cap);
-	}
-	char *out = *json;
-	out[(*len)++] = '"';
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			out[(*len)++] = '\\';
-			out[(*len)++] = (char)*p;
-		} else if (*p < 0x20) {
-			*len += (size_t)sprintf(out + *len, "\\u%04x", *p);
-		} else {
-			out[(*len)++] = (char)*p;
-		}
-	}
-	out[(*len)++] = '"';
-	free(text);
-}
-
-/* The entry as a JSON object, for dead_letters.entry. */
-static char *entry_as_json(const redisReply *fields)
-{
-	size_t cap = 64, len = 0;
-	char *json = lr_xmalloc(cap);
-	json[len++] = '{';
-	for (size_t i = 0; fields && i + 1 < fields->elements; i += 2) {
-		if (i > 0)
-			json[len++] = ',';
-		json_append_string(&json, &len, &cap, fields->element[i]);
-		json[len++] = ':';
-		json_append_string(&json, &len, &cap, fields->element[i + 1]);
-	}
-	json = lr_xrealloc(json, len + 2);
-	json[len++] = '}';
-	json[len] = '\0';
-	return json;
-}
-
-/* An entry's field values: v[f] is NULL when absent. Valid UTF-8 without NUL (nearly
- * every value) points into the Redis reply, which hiredis NUL-terminates; anything else
- * is a sanitized copy held in owned[f]. */
-struct entry_values {
-	const char *v[N_FIELDS];
-	char *owned[N_FIELDS];
-	char *record; /* a version-2 record's values, split in place */
-};
-
-static void free_values(struct entry_values *e)
-{
-	free(e->record);
-	e->record = NULL;
-	for (int f = 0; f < N_FIELDS; f++) {
-		free(e->owned[f]);
-		e->owned[f] = NULL;
-		e->v[f] = NULL;
-	}
-}
-
-static void drop_value(struct entry_values *e, int f)
-{
-	free(e->owned[f]);
-	e->owned[f] = NULL;
-	e->v[f] = NULL;
-}
-
-static void set_value(struct entry_values *e, int f, const char *value, size_t len)
-{
-	drop_value(e, f); /* a repeated field: the last one wins */
-	if (lr_utf8_valid(value, len))
-		e->v[f] = value;
+	char why[256];
+	lr_redis_describe(d->redis, reply, why, sizeof why);
+	if (d->n_servers > 1)
+		lr_err("%s: Redis at %s: %s failed: %s", d->who, d->cur->addr, what, why);
 	else
-		e->v[f] = e->owned[f] = sanitized_copy(value, len);
+		lr_err("%s: Redis %s failed: %s", d->who, what, why);
+	d->cur->failed = true;
 }
 
-/* The values of a version-2 record, in the contract's order. */
-static const enum field record_order[N_FIELDS] = {
-	F_CLICK_ID, F_CODE, F_RECIPIENT, F_SHORT_URL, F_TXTLY_ID, F_MOBILE_NUMBER, F_CLIENT_IP,
-	F_BROWSER, F_PLATFORM, F_PLATFORM_VERSION, F_ENGINE, F_COUNTRY, F_CITY, F_VISITED_ON,
-	F_DEVICE_TYPE, F_CREATED_ON, F_LONG_URL, F_CHANNEL, F_MESSAGE_ID, F_COMPANY_ID,
-	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, F_NON_HUMAN,
-};
-
-static const char *check_values(struct entry_values *e);
-
-static const char *read_record(const redisReply *record, struct entry_values *e)
+/* The same, and frees reply (hiredis's own objects). */
+static void redis_failed(struct drainer *d, const char *what, redisReply *reply)
 {
-	const char *values[N_FIELDS];
-	size_t lens[N_FIELDS], count;
-	e->record = lr_xmalloc(record->len + 1);
-	memcpy(e->record, record->str, record->len);
-	const char *why = lr_record_split(e->record, record->len, values, lens, N_FIELDS, &count);
-	if (why)
-		return why;
-	if (count < N_FIELDS)
-		return "record has fewer values than the contract's fields";
-	for (int i = 0; i < N_FIELDS; i++)
-		set_value(e, record_order[i], values[i], lens[i]);
-	return NULL;
-}
-
-/* Fills e (which must start empty) and returns NULL, or the reason to dead-letter. Takes
- * the edge's one-field record (version 2) and the field/value pairs of version 1. */
-static const char *read_entry(const redisReply *fields, struct entry_values *e)
-{
-	static size_t name_lens[N_FIELDS];
-	if (!name_lens[0])
-		for (int f = 0; f < N_FIELDS; f++)
-			name_lens[f] = strlen(field_names[f]);
-	if (!fields || fields->type != REDIS_REPLY_ARRAY)
-		return "entry no longer in the stream";
-	if (fields->elements % 2 != 0)
-		return "odd number of field/value items";
-	if (fields->elements == 2 && fields->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(fields->element[0]->str, LR_RECORD_FIELD) == 0) {
-		if (fields->element[1]->type != REDIS_REPLY_STRING)
-			return "field or value is not a string";
-		const char *why = read_record(fields->element[1], e);
-		if (why)
-			return why;
-		return check_values(e);
-	}
-	for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-		const redisReply *name = fields->element[i], *value = fields->element[i + 1];
-		if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
-			return "field or value is not a string";
-		for (int f = 0; f < N_FIELDS; f++) {
-			if (name->len == name_lens[f] && memcmp(name->str, field_names[f], name->len) == 0) {
-				set_value(e, f, value->str, value->len);
-				break;
-			}
-		}
-	}
-	return check_values(e);
-}
-
-/* The checks every click passes, whichever form it came in. */
-static const char *check_values(struct entry_values *e)
-{
-	const char *const *values = e->v;
-	long long number;
-	if (!values[F_CLICK_ID] || !*values[F_CLICK_ID])
-		return "missing click_id";
-	if (!lr_valid_click_id(values[F_CLICK_ID], strlen(values[F_CLICK_ID])))
-		return "click_id is not 32 lowercase hex characters";
-	if (!values[F_COMPANY_ID] || !*values[F_COMPANY_ID])
-		return "missing company_id";
-	if (!lr_valid_code(values[F_COMPANY_ID]))
-		return "company_id is not [A-Za-z0-9_-]{1,64}";
-	if (!values[F_VISITED_ON] || !*values[F_VISITED_ON])
-		return "missing visited_on";
-	if (!lr_parse_uint(values[F_VISITED_ON], strlen(values[F_VISITED_ON]), MAX_VISITED_ON_MS,
-			   &number))
-		return "visited_on is not Unix milliseconds";
-	/* Optional numbers: a bad value is stored as NULL rather than losing the click. */
-	if (values[F_TXTLY_ID] &&
-	    !lr_parse_uint(values[F_TXTLY_ID], strlen(values[F_TXTLY_ID]), MAX_BIGINT, &number))
-		drop_value(e, F_TXTLY_ID);
-	if (values[F_CREATED_ON] && !lr_parse_uint(values[F_CREATED_ON], strlen(values[F_CREATED_ON]),
-						   MAX_CREATED_ON_S, &number))
-		drop_value(e, F_CREATED_ON);
-	return NULL;
-}
-
-/* The click ids of one batch, to keep only the first entry of an id the batch holds
- * twice (the edge retried): an INSERT may not touch the same row twice, even with
- * ON CONFLICT. Open addressing; ids are 32 lowercase hex, so their first 16 digits hash. */
-struct id_set {
-	const char **slots;
-	size_t mask;
-};
-
-static void id_set_init(struct id_set *set, size_t n)
-{
-	size_t size = 16;
-	while (size < n * 2)
-		size *= 2;
-	set->slots = lr_xcalloc(size, sizeof *set->slots);
-	set->mask = size - 1;
-}
-
-/* Returns false when id was already there. The set keeps the pointer, not a copy. */
-static bool id_set_add(struct id_set *set, const char *id)
-{
-	unsigned long long h = 0;
-	for (int i = 0; i < 16 && id[i]; i++)
-		h = h * 16 + (unsigned long long)(id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10);
-	h *= 0x9e3779b97f4a7c15ULL;
-	for (size_t i = (size_t)(h >> 32) & set->mask;; i = (i + 1) & set->mask) {
-		if (!set->slots[i]) {
-			set->slots[i] = id;
-			return true;
-		}
-		if (strcmp(set->slots[i], id) == 0)
-			return false;
-	}
-}
-
-/* A growing byte buffer for COPY data. */
-struct copy_buf {
-	char *data;
-	size_t len, cap;
-};
-
-static void buf_reserve(struct copy_buf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 65536;
-	while (cap < b->len + more)
-		cap *= 2;
-	b->data = lr_xrealloc(b->data, cap);
-	b->cap = cap;
-}
-
-/* One COPY text-format field: NULL is \N; backslash, TAB, LF and CR are escaped (the only
- * bytes COPY would otherwise read as syntax), everything else passes as is. */
-static void copy_field(struct copy_buf *b, const char *s, char sep)
-{
-	if (!s) {
-		buf_reserve(b, 3);
-		memcpy(b->data + b->len, "\\N", 2);
-		b->len += 2;
-	} else {
-		size_t n = strlen(s);
-		buf_reserve(b, n * 2 + 1);
-		char *out = b->data + b->len;
-		for (const char *p = s; *p; p++) {
-			switch (*p) {
-			case '\\': *out++ = '\\'; *out++ = '\\'; break;
-			case '\t': *out++ = '\\'; *out++ = 't'; break;
-			case '\n': *out++ = '\\'; *out++ = 'n'; break;
-			case '\r': *out++ = '\\'; *out++ = 'r'; break;
-			default: *out++ = *p;
-			}
-		}
-		b->len = (size_t)(out - b->data);
-	}
-	b->data[b->len++] = sep;
+	redis_failed_keep(d, what, reply);
+	freeReplyObject(reply);
 }
 
 /* Appends one entry's COPY row, or inserts its dead letter (inside the open transaction,
  * before the COPY starts). *n_valid counts the valid entries. */
-static int stage_entry(struct drainer *d, const redisReply *entry, struct id_set *seen,
-		       struct copy_buf *rows, size_t *n_valid, struct counts *batch)
+static int stage_entry(struct drainer *d, const redisReply *entry, struct lr_id_set *seen,
+		       struct lr_copy_buf *rows, size_t *n_valid, struct counts *batch)
 {
 	const redisReply *id = entry->element[0];
 	const redisReply *fields = entry->elements > 1 ? entry->element[1] : NULL;
-	struct entry_values e = {0};
-	const char *reason = read_entry(fields, &e);
-	int status = EX_OK;
-	if (reason) {
-		lr_ops_dead_letter(d->cfg->stream, id->str, reason);
-		char *json = entry_as_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
-		const char *params[] = {d->cfg->stream, id->str, reason, json};
-		PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
-		free(json);
-		if (lr_db_ok(res)) {
-			batch->dead_letters++;
-			PQclear(res);
-		} else {
-			lr_db_fail(d->who, d->pg, res);
-			status = EX_UNAVAILABLE;
-		}
-	} else {
+	const char *reason = lr_click_row(id->str, fields, seen, rows);
+	if (!reason) {
 		++*n_valid;
-		/* A later entry of an id already in this batch is a duplicate; the borrowed id
-		 * stays valid as long as the reply, i.e. the batch. */
-		if (id_set_add(seen, e.v[F_CLICK_ID])) {
-			copy_field(rows, id->str, '\t');
-			for (int f = 0; f < N_FIELDS; f++)
-				copy_field(rows, e.v[f], f + 1 < N_FIELDS ? '\t' : '\n');
-		}
+		return EX_OK;
 	}
-	free_values(&e);
-	return status;
+	lr_ops_dead_letter(d->cur->dl_stream, id->str, reason);
+	char *json = lr_entry_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
+	const char *params[] = {d->cur->dl_stream, id->str, reason, json};
+	PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
+	free(json);
+	if (!lr_db_ok(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
+	}
+	batch->dead_letters++;
+	PQclear(res);
+	return EX_OK;
 }
 
-/* COPY rows into clicks_stage, then move them into clicks; *stored is what was new. */
-static int write_rows(struct drainer *d, const struct copy_buf *rows, long long *stored)
+/* The next batch's XREADGROUP, sent before the current batch is written and received
+ * while PostgreSQL works through the current batch's COPY: reading and parsing the next
+ * batch overlaps with storing this one. */
+struct prefetch {
+	const char *start; /* NULL: no prefetch */
+	bool sent, failed;
+	redisReply *reply; /* once received */
+};
+
+static bool wait_fd(int fd, short events)
 {
-	PGresult *res = PQexec(d->pg, copy_stage_sql);
+	struct pollfd p = {fd, events, 0};
+	return poll(&p, 1, -1) >= 0 || errno == EINTR;
+}
+
+/* Queues bytes of a COPY on a non-blocking connection (libpq buffers them; a 0 return
+ * means its buffer is full for now). */
+static bool queue_copy(PGconn *pg, const char *data, size_t len)
+{
+	int r;
+	while ((r = len ? PQputCopyData(pg, data, (int)len) : PQputCopyEnd(pg, NULL)) == 0)
+		if (PQflush(pg) < 0 || !wait_fd(PQsocket(pg), POLLOUT))
+			return false;
+	return r == 1;
+}
+
+/* Receives what Redis has sent of the prefetch reply; sets next->reply when complete. */
+static void receive_prefetch(struct drainer *d, struct prefetch *next)
+{
+	void *reply = NULL;
+	lr_arena_attach(d->redis);
+	if (redisBufferRead(d->redis) != REDIS_OK ||
+	    redisGetReplyFromReader(d->redis, &reply) != REDIS_OK)
+		next->failed = true;
+	else
+		next->reply = reply;
+	lr_arena_detach(d->redis, reply, next->failed);
+}
+
+/* One COPY ... FROM STDIN of the rows (the trailer is added here), sent on the connection
+ * in non-blocking mode so that, while the server works, the prefetch reply (if one was
+ * sent) is received. Returns the COPY's final result, or NULL after printing when the
+ * data could not be sent. */
+static PGresult *copy_in(struct drainer *d, const char *sql, struct lr_copy_buf *rows,
+			 struct prefetch *next)
+{
+	PGresult *res = PQexec(d->pg, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		lr_db_fail(d->who, d->pg, res);
+		return NULL;
+	}
+	PQclear(res);
+	static const char trailer[2] = {'\xff', '\xff'};
+	const size_t chunk = 1 << 20;
+	bool sent = PQsetnonblocking(d->pg, 1) == 0;
+	for (size_t off = 0; off < rows->len && sent; off += chunk)
+		sent = queue_copy(d->pg, rows->data + off,
+				  rows->len - off < chunk ? rows->len - off : chunk);
+	sent = sent && queue_copy(d->pg, trailer, 2) && queue_copy(d->pg, NULL, 0);
+	PGresult *last = NULL;
+	bool pg_done = !sent;
+	bool redis_done = !next || !next->sent || next->reply || next->failed;
+	while (!pg_done || !redis_done) {
+		int flush = pg_done ? 0 : PQflush(d->pg);
+		struct pollfd fds[2];
+		nfds_t n = 0;
+		if (flush < 0)
+			break;
+		if (!pg_done)
+			fds[n++] = (struct pollfd){PQsocket(d->pg), POLLIN | (flush ? POLLOUT : 0), 0};
+		if (!redis_done)
+			fds[n++] = (struct pollfd){d->redis->fd, POLLIN, 0};
+		if (poll(fds, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (!pg_done && (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+			if (!PQconsumeInput(d->pg))
+				break;
+			while (!PQisBusy(d->pg)) {
+				if (!(res = PQgetResult(d->pg))) {
+					pg_done = true;
+					break;
+				}
+				PQclear(last);
+				last = res;
+			}
+		}
+		if (!redis_done && fds[n - 1].revents) {
+			receive_prefetch(d, next);
+			redis_done = next->reply || next->failed;
+		}
+	}
+	PQsetnonblocking(d->pg, 0);
+	if (!sent || !pg_done || !last) {
+		lr_db_fail(d->who, d->pg, last);
+		return NULL;
+	}
+	return last;
+}
+
+static bool is_unique_violation(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return state && strcmp(state, UNIQUE_VIOLATION) == 0;
+}
+
+/* Writes the rows into clicks; *stored is what was new. The fast path copies straight
+ * into clicks under a savepoint; a unique violation means the batch holds a click stored
+ * already, and only then does the batch go through the staging table, where ON CONFLICT
+ * skips the stored ones. */
+static int write_rows(struct drainer *d, struct lr_copy_buf *rows, long long *stored,
+		      struct counts *batch, struct prefetch *next)
+{
+	if (lr_db_exec(d->who, d->pg, "SAVEPOINT batch"))
+		return EX_UNAVAILABLE;
+	PGresult *res = copy_in(d, copy_clicks_sql, rows, next);
+	if (!res)
+		return EX_UNAVAILABLE;
+	if (lr_db_ok(res)) {
+		*stored = strtoll(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		return EX_OK;
+	}
+	if (!is_unique_violation(res)) {
 		lr_db_fail(d->who, d->pg, res);
 		return EX_UNAVAILABLE;
 	}
 	PQclear(res);
-	const size_t chunk = 1 << 20;
-	bool sent = true;
-	for (size_t off = 0; off < rows->len && sent; off += chunk) {
-		size_t n = rows->len - off < chunk ? rows->len - off : chunk;
-		sent = PQputCopyData(d->pg, rows->data + off, (int)n) == 1;
+	batch->slow_batches++;
+	if (lr_db_exec(d->who, d->pg, "ROLLBACK TO SAVEPOINT batch") ||
+	    lr_db_exec(d->who, d->pg, create_stage_sql))
+		return EX_UNAVAILABLE;
+	res = copy_in(d, copy_stage_sql, rows, NULL);
+	if (!res)
+		return EX_UNAVAILABLE;
+	if (!lr_db_ok(res)) {
+		lr_db_fail(d->who, d->pg, res);
+		return EX_UNAVAILABLE;
 	}
-	/* Ends the COPY either way; with an error message the server aborts it. */
-	if (PQputCopyEnd(d->pg, sent ? NULL : "drain: sending COPY data failed") != 1)
-		sent = false;
-	int status = EX_OK;
-	while ((res = PQgetResult(d->pg)) != NULL) {
-		if (status == EX_OK && !lr_db_ok(res)) {
-			lr_db_fail(d->who, d->pg, res);
-			status = EX_UNAVAILABLE;
-		} else {
-			PQclear(res);
-		}
-	}
-	if (status == EX_OK && !sent) {
-		lr_db_fail(d->who, d->pg, NULL);
-		status = EX_UNAVAILABLE;
-	}
-	if (status)
-		return status;
+	PQclear(res);
 	res = PQexec(d->pg, insert_clicks_sql);
 	if (!lr_db_ok(res)) {
 		lr_db_fail(d->who, d->pg, res);
@@ -486,14 +318,14 @@ static bool is_entry(const redisReply *entry)
 	       entry->element[0]->type == REDIS_REPLY_STRING;
 }
 
-/* Per connection: the dead letter statement and the staging table. */
+/* Per connection: the dead letter statement. (The staging table is made when first
+ * needed, by the fallback.) */
 static int prepare_statements(struct drainer *d)
 {
 	if (d->prepared)
 		return EX_OK;
 	/* The COPY data is UTF-8 whatever the database's default client encoding. */
-	if (lr_db_exec(d->who, d->pg, "SET client_encoding = 'UTF8'") ||
-	    lr_db_exec(d->who, d->pg, create_stage_sql))
+	if (lr_db_exec(d->who, d->pg, "SET client_encoding = 'UTF8'"))
 		return EX_UNAVAILABLE;
 	PGresult *res = PQprepare(d->pg, "insert_dead_letter", insert_dead_letter_sql, 0, NULL);
 	if (!lr_db_ok(res)) {
@@ -568,80 +400,145 @@ out:
 	freeReplyObject(groups);
 }
 
-/* One transaction for the batch (dead letters, then COPY and INSERT ... SELECT), then
- * XACK. Any PostgreSQL failure rolls back and acks nothing, so the entries stay pending
- * for the next attempt. */
-static int process_batch(struct drainer *d, const redisReply *entries)
+static int send_read(struct drainer *d, const char *start, long long block_ms);
+
+/* XACK stream group id...: the argv of the batch's ids, copied out of the reply. */
+struct ack_list {
+	const char **argv;
+	size_t *argvlen, argc;
+	char *ids;
+};
+
+static struct ack_list ack_list_make(const struct drainer *d, const redisReply *entries)
+{
+	struct ack_list a = {0};
+	size_t bytes = 0;
+	for (size_t i = 0; i < entries->elements; i++)
+		if (is_entry(entries->element[i]))
+			bytes += entries->element[i]->element[0]->len + 1;
+	a.ids = lr_xmalloc(bytes + 1);
+	a.argv = lr_xcalloc(entries->elements + 3, sizeof *a.argv);
+	a.argvlen = lr_xcalloc(entries->elements + 3, sizeof *a.argvlen);
+	a.argv[a.argc] = "XACK", a.argvlen[a.argc++] = 4;
+	a.argv[a.argc] = d->cfg->stream, a.argvlen[a.argc++] = strlen(d->cfg->stream);
+	a.argv[a.argc] = d->opt->group, a.argvlen[a.argc++] = strlen(d->opt->group);
+	char *p = a.ids;
+	for (size_t i = 0; i < entries->elements; i++) {
+		if (!is_entry(entries->element[i]))
+			continue;
+		const redisReply *id = entries->element[i]->element[0];
+		memcpy(p, id->str, id->len + 1);
+		a.argv[a.argc] = p;
+		a.argvlen[a.argc++] = id->len;
+		p += id->len + 1;
+	}
+	return a;
+}
+
+static void ack_list_free(struct ack_list *a)
+{
+	free(a->argv);
+	free(a->argvlen);
+	free(a->ids);
+}
+
+/* One transaction for the batch (dead letters, then the COPY), then XACK. Any
+ * PostgreSQL failure rolls back and acks nothing, so the entries stay pending for the
+ * next attempt. With next->start set, the next batch's read is sent first and its reply
+ * received while the COPY runs (next->reply, or NULL when that failed: the caller then
+ * reads again). */
+static int process_batch(struct drainer *d, redisReply **owned, const redisReply *entries,
+			 struct prefetch *next)
 {
 	struct counts batch = {0};
 	lr_ops_batch_begin();
 	if (prepare_statements(d))
 		return EX_UNAVAILABLE;
+	/* Redis makes the next reply while the batch is prepared. */
+	if (next->start)
+		next->sent = send_read(d, next->start, 0) == EX_OK;
 	if (lr_db_exec(d->who, d->pg, "BEGIN"))
 		return EX_UNAVAILABLE;
-	struct copy_buf rows = {0};
-	struct id_set seen;
-	id_set_init(&seen, entries->elements);
+	struct lr_copy_buf rows = {0};
+	struct lr_id_set seen;
+	lr_id_set_init(&seen, entries->elements);
 	size_t n_valid = 0;
 	int status = EX_OK;
 	for (size_t i = 0; i < entries->elements && status == EX_OK; i++) {
 		if (is_entry(entries->element[i]))
 			status = stage_entry(d, entries->element[i], &seen, &rows, &n_valid, &batch);
 	}
+	/* Only the ids are needed after the COPY data is made: the reply is freed before the
+	 * next one is received, so that two batches' replies are never held at once. */
+	size_t n_entries = entries->elements;
+	struct ack_list ack = ack_list_make(d, entries);
+	lr_arena_reply_free(*owned);
+	*owned = NULL;
+	entries = NULL;
 	if (status == EX_OK && rows.len > 0) {
 		long long stored = 0;
-		status = write_rows(d, &rows, &stored);
+		status = write_rows(d, &rows, &stored, &batch, next);
 		batch.stored = stored;
 		batch.duplicates = (long long)n_valid - stored;
 	} else if (status == EX_OK) {
 		batch.duplicates = (long long)n_valid;
 	}
 	free(rows.data);
-	free(seen.slots);
+	lr_id_set_free(&seen);
 	if (status) {
 		lr_db_rollback(d->pg);
+		ack_list_free(&ack);
 		return EX_UNAVAILABLE;
 	}
-	if (lr_db_exec(d->who, d->pg, "COMMIT"))
+	if (lr_db_exec(d->who, d->pg, "COMMIT")) {
+		ack_list_free(&ack);
 		return EX_UNAVAILABLE;
+	}
+	/* The prefetch reply must be in before the XACK's reply can be read. */
+	if (next->sent && !next->reply && !next->failed) {
+		void *reply = NULL;
+		lr_arena_attach(d->redis);
+		if (redisGetReply(d->redis, &reply) == REDIS_OK && reply)
+			next->reply = reply;
+		else
+			next->failed = true;
+		lr_arena_detach(d->redis, reply, next->failed);
+	}
+	if (next->failed) {
+		redis_failed(d, "XREADGROUP", NULL);
+		ack_list_free(&ack);
+		return EX_UNAVAILABLE;
+	}
+	if (batch.slow_batches)
+		lr_err("%s: %lld of a batch of %zu clicks were stored already (a re-delivery); "
+		       "the batch went through the staging table", d->who, batch.duplicates,
+		       n_entries);
 
-	size_t argc = 0;
-	const char **argv = lr_xcalloc(entries->elements + 3, sizeof *argv);
-	size_t *argvlen = lr_xcalloc(entries->elements + 3, sizeof *argvlen);
-	argv[argc] = "XACK", argvlen[argc++] = 4;
-	argv[argc] = d->cfg->stream, argvlen[argc++] = strlen(d->cfg->stream);
-	argv[argc] = d->opt->group, argvlen[argc++] = strlen(d->opt->group);
-	for (size_t i = 0; i < entries->elements; i++) {
-		if (!is_entry(entries->element[i]))
-			continue;
-		argv[argc] = entries->element[i]->element[0]->str;
-		argvlen[argc++] = entries->element[i]->element[0]->len;
-	}
-	if (argc > 3) {
-		redisReply *reply = redisCommandArgv(d->redis, (int)argc, argv, argvlen);
+	if (ack.argc > 3) {
+		redisReply *reply = redisCommandArgv(d->redis, (int)ack.argc, ack.argv, ack.argvlen);
 		if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-			lr_redis_report(d->who, "XACK", d->redis, reply);
+			redis_failed(d, "XACK", reply);
 			status = EX_UNAVAILABLE;
 		} else {
 			freeReplyObject(reply);
 		}
 	}
-	free(argv);
-	free(argvlen);
+	ack_list_free(&ack);
 	if (status == EX_OK && !d->opt->keep)
 		trim_read_entries(d);
 	/* Committed rows count even when the ack failed: a re-delivery finds them duplicates. */
 	d->total.stored += batch.stored;
 	d->total.duplicates += batch.duplicates;
 	d->total.dead_letters += batch.dead_letters;
-	lr_ops_batch(d->cfg->stream, entries->elements, batch.stored, batch.duplicates,
+	lr_ops_batch(d->cfg->stream, n_entries, batch.stored, batch.duplicates,
 		     batch.dead_letters);
+	d->total.slow_batches += batch.slow_batches;
 	return status;
 }
 
-/* XREADGROUP from `start` ("0": our pending entries; ">": new ones). Sets *n_read. */
-static int read_and_store(struct drainer *d, const char *start, long long block_ms,
-			  size_t *n_read)
+/* Sends XREADGROUP from `start` ("0" or an id: our pending entries after it; ">": new
+ * ones) without waiting for its reply. */
+static int send_read(struct drainer *d, const char *start, long long block_ms)
 {
 	char count[24], block[24];
 	snprintf(count, sizeof count, "%lld", d->opt->count);
@@ -661,23 +558,125 @@ static int read_and_store(struct drainer *d, const char *start, long long block_
 	argv[argc++] = "STREAMS";
 	argv[argc++] = d->cfg->stream;
 	argv[argc++] = start;
-	*n_read = 0;
-	redisReply *reply = redisCommandArgv(d->redis, argc, argv, NULL);
-	if (!reply || (reply->type != REDIS_REPLY_NIL && reply->type != REDIS_REPLY_ARRAY)) {
-		lr_redis_report(d->who, "XREADGROUP", d->redis, reply);
+	int done = 0;
+	if (redisAppendCommandArgv(d->redis, argc, argv, NULL) != REDIS_OK)
+		done = -1;
+	while (done == 0)
+		if (redisBufferWrite(d->redis, &done) != REDIS_OK)
+			done = -1;
+	if (done < 0) {
+		redis_failed(d, "XREADGROUP", NULL);
 		return EX_UNAVAILABLE;
 	}
-	int status = EX_OK;
-	/* Reply: nil, or [[stream, [[id, [field, value, ...] or nil], ...]]]. */
+	return EX_OK;
+}
+
+/* The entries of an XREADGROUP reply: nil, or [[stream, [[id, [field, value, ...] or
+ * nil], ...]]]. NULL when there are none. */
+static const redisReply *reply_entries(const redisReply *reply)
+{
 	if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
 	    reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2 &&
-	    reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-		const redisReply *entries = reply->element[0]->element[1];
-		*n_read = entries->elements;
-		if (entries->elements > 0)
-			status = process_batch(d, entries);
+	    reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
+	    reply->element[0]->element[1]->elements > 0)
+		return reply->element[0]->element[1];
+	return NULL;
+}
+
+/* XREADGROUP, waiting for the reply. */
+static int read_batch(struct drainer *d, const char *start, long long block_ms,
+		      redisReply **out)
+{
+	*out = NULL;
+	void *reply = NULL;
+	if (send_read(d, start, block_ms))
+		return EX_UNAVAILABLE;
+	lr_arena_attach(d->redis);
+	bool ok = redisGetReply(d->redis, &reply) == REDIS_OK && reply;
+	lr_arena_detach(d->redis, reply, !ok);
+	redisReply *r = reply;
+	if (!ok || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY)) {
+		redis_failed_keep(d, "XREADGROUP", r);
+		lr_arena_reply_free(r);
+		return EX_UNAVAILABLE;
 	}
-	freeReplyObject(reply);
+	*out = r;
+	return EX_OK;
+}
+
+static void sleep_ms(long long ms);
+static void maybe_tick(struct drainer *d);
+static void maybe_make_partitions(struct drainer *d);
+
+/* Reads and stores batches: pending ones (what an earlier run read but did not ack)
+ * until none is left, or new ones. While a full batch is stored the next one is read
+ * (struct prefetch). A partial batch means the stream is nearly drained: then the next
+ * read waits, if --flush-ms says so, until that long after the batch's start, so that a
+ * trickle of clicks makes fewer, larger transactions. In --once mode and for pending
+ * entries reads never block and the phase ends when nothing more comes. */
+static int drain_phase(struct drainer *d, bool pending, long long max_batches, bool *more)
+{
+	char start[64];
+	snprintf(start, sizeof start, "%s", pending ? "0" : ">");
+	bool nonblocking = pending || d->opt->once;
+	/* With several servers a blocking read is short and a turn ends at the first empty
+	 * read, so that a quiet server holds the others up little. */
+	long long block_ms = d->n_servers > 1 && d->opt->block_ms > SHORT_BLOCK_MS
+				     ? SHORT_BLOCK_MS
+				     : d->opt->block_ms;
+	long long batches = 0;
+	*more = false;
+	redisReply *reply = NULL;
+	int status = EX_OK;
+	while (status == EX_OK) {
+		if (!reply) {
+			if (stop_requested)
+				break;
+			if (!nonblocking) {
+				maybe_tick(d);
+				maybe_make_partitions(d);
+			}
+			if (max_batches && batches >= max_batches) {
+				*more = true;
+				break;
+			}
+			status = read_batch(d, start, nonblocking ? 0 : block_ms, &reply);
+			if (status)
+				break;
+		}
+		const redisReply *entries = reply_entries(reply);
+		if (!entries) {
+			lr_arena_reply_free(reply);
+			reply = NULL;
+			if (nonblocking || d->n_servers > 1)
+				break;
+			continue;
+		}
+		batches++;
+		struct timespec began;
+		clock_gettime(CLOCK_MONOTONIC, &began);
+		bool full = (long long)entries->elements >= d->opt->count;
+		/* pending entries: the next read starts after this batch's last one */
+		if (pending && is_entry(entries->element[entries->elements - 1]))
+			snprintf(start, sizeof start, "%s",
+				 entries->element[entries->elements - 1]->element[0]->str);
+		/* A stop, or the end of this server's turn, ends the loop after the batch in
+		 * hand: no read for a next one (its entries would wait, pending, for a restart). */
+		bool last = stop_requested || (max_batches && batches >= max_batches);
+		struct prefetch next = {.start = full && !last ? start : NULL};
+		status = process_batch(d, &reply, entries, &next);
+		lr_arena_reply_free(reply); /* NULL unless process_batch failed early */
+		reply = next.reply;
+		if (status == EX_OK && !full && !nonblocking && d->opt->flush_ms > 0) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long long spent = (now.tv_sec - began.tv_sec) * 1000 +
+					  (now.tv_nsec - began.tv_nsec) / 1000000;
+			if (spent < d->opt->flush_ms)
+				sleep_ms(d->opt->flush_ms - spent);
+		}
+	}
+	lr_arena_reply_free(reply);
 	return status;
 }
 
@@ -697,7 +696,7 @@ static int claim_abandoned(struct drainer *d)
 		redisReply *reply = redisCommandArgv(d->redis, 9, argv, NULL);
 		if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
 		    reply->element[0]->type != REDIS_REPLY_STRING) {
-			lr_redis_report(d->who, "XAUTOCLAIM", d->redis, reply);
+			redis_failed(d, "XAUTOCLAIM", reply);
 			status = EX_UNAVAILABLE;
 			break;
 		}
@@ -711,37 +710,169 @@ static int claim_abandoned(struct drainer *d)
 	return status;
 }
 
+static void select_server(struct drainer *d, struct server *s)
+{
+	d->cur = s;
+	d->redis = s->redis;
+}
+
+static void disconnect_server(struct server *s)
+{
+	if (s->redis) {
+		lr_arena_detach(s->redis, NULL, true); /* a prefetch reply may be half read */
+		redisFree(s->redis);
+	}
+	s->redis = NULL;
+}
+
 static void disconnect(struct drainer *d)
 {
-	if (d->redis)
-		redisFree(d->redis);
+	for (size_t i = 0; i < d->n_servers; i++)
+		disconnect_server(&d->servers[i]);
+	d->redis = NULL;
 	if (d->pg)
 		PQfinish(d->pg);
-	d->redis = NULL;
 	d->pg = NULL;
+}
+
+/* Connects one server and makes sure its consumer group exists. */
+static int connect_server(struct drainer *d, struct server *s)
+{
+	/* The command timeout must outlast a blocking XREADGROUP; with several servers a
+	 * hung one may hold the others up only briefly. */
+	int timeout_ms = d->n_servers > 1 ? (int)(SHORT_BLOCK_MS + 5000)
+					   : (int)(d->opt->block_ms + 10000);
+	int status;
+	s->redis = lr_redis_connect_addr(s->addr, d->who, timeout_ms, &status);
+	if (!s->redis)
+		return status;
+	lr_ops_redis_up();
+	select_server(d, s);
+	const char *argv[] = {"XGROUP", "CREATE", d->cfg->stream, d->opt->group, "0", "MKSTREAM"};
+	redisReply *reply = redisCommandArgv(d->redis, 6, argv, NULL);
+	if (!reply || (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)) {
+		redis_failed(d, "XGROUP CREATE", reply);
+		disconnect_server(s);
+		return EX_UNAVAILABLE;
+	}
+	freeReplyObject(reply);
+	s->caught_up = false;
+	return EX_OK;
+}
+
+/* A failed server is set aside; the others go on. The daemon tries it again after a
+ * backoff of its own (0.5 s doubling to 30 s). */
+static void server_down(struct drainer *d, struct server *s)
+{
+	disconnect_server(s);
+	if (d->cur == s)
+		d->redis = NULL;
+	if (d->opt->once)
+		return;
+	lr_ops_retry(d->who, s->addr, s->backoff_ms);
+	clock_gettime(CLOCK_MONOTONIC, &s->retry_at);
+	s->retry_at.tv_sec += s->backoff_ms / 1000;
+	s->retry_at.tv_nsec += (s->backoff_ms % 1000) * 1000000;
+	if (s->retry_at.tv_nsec >= 1000000000) {
+		s->retry_at.tv_sec++;
+		s->retry_at.tv_nsec -= 1000000000;
+	}
+	s->backoff_ms = s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2;
+}
+
+static long long ms_until(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
 }
 
 static int connect_all(struct drainer *d)
 {
-	/* The command timeout must outlast a blocking XREADGROUP. */
-	int timeout_ms = (int)(d->opt->block_ms + 10000);
 	int status;
-	d->redis = lr_redis_connect(d->cfg, d->who, timeout_ms, &status);
-	if (!d->redis)
-		return status;
-	const char *argv[] = {"XGROUP", "CREATE", d->cfg->stream, d->opt->group, "0", "MKSTREAM"};
-	redisReply *reply = redisCommandArgv(d->redis, 6, argv, NULL);
-	if (!reply || (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)) {
-		lr_redis_report(d->who, "XGROUP CREATE", d->redis, reply);
-		return EX_UNAVAILABLE;
-	}
-	freeReplyObject(reply);
-
 	d->pg = lr_db_connect(d->cfg, d->who, &status);
 	if (!d->pg)
 		return status;
 	d->prepared = false;
 	return EX_OK;
+}
+
+/* One server's turn: after (re)connecting, entries other consumers abandoned and its
+ * own pending ones; then new ones (with several servers, at most a few batches, so that
+ * a busy server does not starve the others). *more: it may have more right away. */
+static int server_turn(struct drainer *d, struct server *s, bool *more)
+{
+	*more = false;
+	select_server(d, s);
+	s->failed = false;
+	int status = EX_OK;
+	if (!s->caught_up) {
+		bool unused;
+		status = claim_abandoned(d);
+		if (status == EX_OK && !stop_requested)
+			status = drain_phase(d, true, 0, &unused);
+		s->caught_up = status == EX_OK && !stop_requested;
+	}
+	struct counts before = d->total;
+	if (status == EX_OK && !stop_requested)
+		status = drain_phase(d, false, d->n_servers > 1 ? TURN_BATCHES : 0, more);
+	if (d->total.stored + d->total.duplicates + d->total.dead_letters >
+	    before.stored + before.duplicates + before.dead_letters)
+		s->backoff_ms = 500; /* it works: a later failure starts the backoff afresh */
+	return status;
+}
+
+/* Every server in turn until stopped (--once: until none has more). A Redis failure
+ * sets that server aside (the others go on); a PostgreSQL failure ends the pass, for the
+ * caller to reconnect. */
+static int run_pass(struct drainer *d)
+{
+	d->opt->next_partitions = 0;
+	maybe_make_partitions(d);
+	bool redis_trouble = false;
+	for (;;) {
+		bool any_more = false, any_up = false;
+		long long wait_ms = 1000;
+		for (size_t i = 0; i < d->n_servers && !stop_requested; i++) {
+			struct server *s = &d->servers[i];
+			if (!s->redis) {
+				long long until = ms_until(&s->retry_at);
+				if (d->opt->once ? s->tried : until > 0) {
+					if (!d->opt->once && until < wait_ms)
+						wait_ms = until;
+					continue;
+				}
+				s->tried = true;
+				int status = connect_server(d, s);
+				if (status == EX_USAGE)
+					return status;
+				if (status) {
+					redis_trouble = true;
+					server_down(d, s);
+					continue;
+				}
+			}
+			any_up = true;
+			bool more;
+			int status = server_turn(d, s, &more);
+			if (status && s->failed) {
+				redis_trouble = true;
+				server_down(d, s);
+			} else if (status) {
+				return status;
+			}
+			any_more = any_more || more;
+		}
+		if (stop_requested || (d->opt->once && !any_more))
+			break;
+		/* every server down: wait for the first one's retry rather than spin (the
+		 * scheduler still ticks) */
+		if (!any_up) {
+			maybe_tick(d);
+			sleep_ms(wait_ms > 10 ? wait_ms : 10);
+		}
+	}
+	return redis_trouble && d->opt->once ? EX_UNAVAILABLE : EX_OK;
 }
 
 /* linkreport run: a scheduler tick when one is due. Its failures are logged and do not
@@ -758,25 +889,19 @@ static void maybe_tick(struct drainer *d)
 	o->next_tick = time(NULL) + (time_t)o->interval;
 }
 
-/* Pending first (what an earlier run read but did not ack), then new entries. In --once
- * mode reads never block and the pass ends when the stream has nothing more. */
-static int run_pass(struct drainer *d)
+/* Every hour (and at each start), the monthly partitions of clicks for this month and the
+ * next ones. A failure is logged and does not stop the drain: until it works, clicks of a
+ * month without its partition go to the default partition, from where making the
+ * partition later moves them. */
+static void maybe_make_partitions(struct drainer *d)
 {
-	int status = claim_abandoned(d);
-	size_t n;
-	while (status == EX_OK && !stop_requested) {
-		status = read_and_store(d, "0", 0, &n);
-		if (n == 0)
-			break;
-	}
-	while (status == EX_OK && !stop_requested) {
-		if (!d->opt->once)
-			maybe_tick(d);
-		status = read_and_store(d, ">", d->opt->once ? 0 : d->opt->block_ms, &n);
-		if (n == 0 && d->opt->once)
-			break;
-	}
-	return status;
+	struct drain_options *o = d->opt;
+	if (stop_requested || time(NULL) < o->next_partitions)
+		return;
+	int created;
+	if (lr_db_ensure_partitions(d->who, d->pg, time(NULL) + o->clock_offset, &created))
+		lr_err("%s: making the click partitions ahead failed; next try in an hour", d->who);
+	o->next_partitions = time(NULL) + 3600;
 }
 
 static void sleep_ms(long long ms)
@@ -788,17 +913,22 @@ static void sleep_ms(long long ms)
 
 static const char usage[] =
 	"usage: linkreport drain [--group G] [--consumer NAME] [--count N] [--block-ms MS]\n"
-	"         [--claim-idle-ms MS] [--once] [--keep]\n"
+	"         [--flush-ms MS] [--claim-idle-ms MS] [--once] [--keep]\n"
 	"  --group G           consumer group (default linkreport)\n"
 	"  --consumer NAME     consumer name (default HOSTNAME-PID); keep it stable per worker\n"
-	"  --count N           entries per batch and transaction (default 500)\n"
+	"  --count N           entries per batch and transaction, at most (default 2000)\n"
 	"  --block-ms MS       how long one read waits for new entries (default 5000)\n"
+	"  --flush-ms MS       after a partial batch, wait until MS after its start before\n"
+	"                      reading again: fewer, larger transactions for a trickle of\n"
+	"                      clicks, each waiting at most MS longer (default 0: none)\n"
 	"  --claim-idle-ms MS  take over other consumers' entries pending longer (default 60000)\n"
 	"  --once              drain what is there, print a summary and exit\n"
 	"  --keep              never trim the stream (default: after each batch, entries every\n"
 	"                      group on the stream has read and acknowledged are trimmed)\n"
 	"Without --once runs until SIGTERM/SIGINT, retrying with backoff when PostgreSQL or\n"
-	"Redis fails.\n";
+	"Redis fails. Makes the monthly partitions of clicks ahead (at start, then hourly).\n"
+	"With several Redis servers (--redis A,B: one per edge region) it reads each in\n"
+	"turn; one that fails is set aside and retried while the others go on.\n";
 
 static bool parse_positive(const char *who, const char *option, const char *value,
 			   long long max, long long *out)
@@ -815,9 +945,10 @@ static const char run_usage[] =
 	"The daemon: drains clicks like 'linkreport drain' and, every --interval seconds\n"
 	"(default 30), sends the scheduled reports that are due like 'linkreport schedule'.\n"
 	"  --once  drain what is there, run one scheduler tick, print summaries and exit\n"
-	"Drain options: --group, --consumer, --count, --block-ms, --claim-idle-ms (see\n"
-	"'linkreport drain --help'). Reports are configured by the environment: see\n"
-	"docs/reports.md. --now (global) shifts the daemon's clock, for tests.\n";
+	"Drain options: --group, --consumer, --count, --block-ms, --flush-ms, --claim-idle-ms (see\n"
+	"'linkreport drain --help'). Reports are configured by the environment or the\n"
+	"configuration file: see docs/reports.md and 'linkreport config --help'. --now\n"
+	"(global) shifts the daemon's clock, for tests.\n";
 
 static int drain_command(const struct lr_config *cfg, int argc, char **argv, bool schedule);
 
@@ -840,6 +971,7 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		{"consumer", required_argument, NULL, 'c'},
 		{"count", required_argument, NULL, 'n'},
 		{"block-ms", required_argument, NULL, 'b'},
+		{"flush-ms", required_argument, NULL, 'f'},
 		{"claim-idle-ms", required_argument, NULL, 'i'},
 		{"once", no_argument, NULL, 'o'},
 		{"keep", no_argument, NULL, 'k'},
@@ -847,7 +979,7 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		{0},
 	};
 	struct drain_options opt = {.group = "linkreport",
-				    .count = 500,
+				    .count = 2000,
 				    .block_ms = 5000,
 				    .claim_idle_ms = 60000,
 				    .schedule = schedule,
@@ -865,6 +997,10 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 			break;
 		case 'b':
 			if (!parse_positive(who, "--block-ms", optarg, 3600000, &opt.block_ms))
+				return EX_USAGE;
+			break;
+		case 'f':
+			if (!parse_positive(who, "--flush-ms", optarg, 60000, &opt.flush_ms))
 				return EX_USAGE;
 			break;
 		case 'i':
@@ -901,14 +1037,12 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		lr_err("%s: --group and --consumer must not be empty", who);
 		return EX_USAGE;
 	}
-	if (schedule) {
-		time_t now;
-		if ((status = lr_reports_config_load(who, &opt.reports, true)))
-			return status;
-		if (!lr_config_now(cfg, who, &now))
-			return EX_USAGE;
-		opt.clock_offset = now - time(NULL);
-	}
+	if (schedule && (status = lr_reports_config_load(who, &opt.reports, true)))
+		return status;
+	time_t now;
+	if (!lr_config_now(cfg, who, &now))
+		return EX_USAGE;
+	opt.clock_offset = now - time(NULL);
 	if (!opt.consumer) {
 		char host[256];
 		if (gethostname(host, sizeof host) != 0)
@@ -924,9 +1058,10 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	/* A batch's reply is hundreds of thousands of small hiredis objects, all freed at once;
-	 * parked in fastbins, glibc would walk them all again (malloc_consolidate) on the next
-	 * large allocation, which profiled at about 40% of the drain's CPU. */
+	/* Many small allocations freed at once (a batch's dead letters and other replies; the
+	 * XREADGROUP reply itself is in an arena, see reply_arena.c), parked in fastbins,
+	 * would be walked again (malloc_consolidate) on the next large allocation: that
+	 * profiled at about 40% of the drain's CPU before the arena. */
 	mallopt(M_MXFAST, 0);
 
 	/* structured logs and /metrics for the daemon */
@@ -934,12 +1069,23 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		return status;
 
 	struct drainer d = {.cfg = cfg, .opt = &opt, .who = who};
+	char **addrs;
+	d.n_servers = lr_redis_addrs(cfg->redis, who, &addrs);
+	if (!d.n_servers)
+		return EX_USAGE;
+	d.servers = lr_xcalloc(d.n_servers, sizeof *d.servers);
+	for (size_t i = 0; i < d.n_servers; i++) {
+		d.servers[i].addr = addrs[i];
+		d.servers[i].dl_stream = d.n_servers > 1 ? lr_xasprintf("%s@%s", cfg->stream, addrs[i])
+							 : lr_xstrdup(cfg->stream);
+		d.servers[i].backoff_ms = 500;
+	}
 	long long backoff_ms = 500;
 	for (;;) {
 		struct counts before = d.total;
 		status = connect_all(&d);
 		if (status == EX_OK) {
-			lr_ops_connected();
+			lr_ops_postgres_up();
 			status = run_pass(&d);
 		}
 		if (d.total.stored + d.total.duplicates + d.total.dead_letters >
@@ -948,7 +1094,8 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		if (opt.once || stop_requested || status == EX_USAGE)
 			break;
 		/* Daemon: the failed batch is still pending and is read again after reconnecting. */
-		lr_ops_retry(who, d.redis, backoff_ms);
+		/* Redis failures are retried per server inside the pass: this is PostgreSQL's */
+		lr_ops_retry(who, NULL, backoff_ms);
 		disconnect(&d);
 		sleep_ms(backoff_ms);
 		if (stop_requested)
@@ -956,6 +1103,10 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
 	}
 	disconnect(&d);
+	for (size_t i = 0; i < d.n_servers; i++)
+		free(d.servers[i].dl_stream);
+	free(d.servers);
+	lr_redis_addrs_free(addrs);
 	if (schedule && opt.once && status == EX_OK) {
 		time_t now;
 		lr_config_now(cfg, who, &now);

@@ -109,6 +109,71 @@ static int publish(const struct lr_config *cfg, redisContext *redis, const struc
 	return read_published(redis, why, why_size);
 }
 
+/* Every Redis server --redis lists (one per edge region) gets the link: each region's
+ * edge must resolve it. ctx[i] is NULL for a server that could not be reached. */
+struct redis_servers {
+	char **addrs;
+	redisContext **ctx;
+	size_t n;
+};
+
+/* Connects to every listed server. A malformed list or address: 64 after printing. A
+ * server that cannot be reached: 69 with the reason in why[] (naming the server when
+ * there are several), and the others are still connected. */
+static int open_servers(const struct lr_config *cfg, const char *who, struct redis_servers *rs,
+			char *why, size_t why_size)
+{
+	rs->n = lr_redis_addrs(cfg->redis, who, &rs->addrs);
+	if (!rs->n)
+		return EX_USAGE;
+	rs->ctx = lr_xcalloc(rs->n, sizeof *rs->ctx);
+	int result = EX_OK;
+	for (size_t i = 0; i < rs->n; i++) {
+		char one[512];
+		int status;
+		rs->ctx[i] = lr_redis_open_addr(rs->addrs[i], 5000, &status, one, sizeof one);
+		if (rs->ctx[i])
+			continue;
+		if (status == EX_USAGE) {
+			lr_err("%s: %s", who, one);
+			return EX_USAGE;
+		}
+		if (result == EX_OK)
+			snprintf(why, why_size, "%s", one);
+		result = EX_UNAVAILABLE;
+	}
+	return result;
+}
+
+static void close_servers(struct redis_servers *rs)
+{
+	for (size_t i = 0; rs->ctx && i < rs->n; i++)
+		if (rs->ctx[i])
+			redisFree(rs->ctx[i]);
+	free(rs->ctx);
+	lr_redis_addrs_free(rs->addrs);
+}
+
+/* Publishes to every reachable server; the first failure's reason goes to why[] (naming
+ * the server when there are several) and the servers after it are still written. */
+static int publish_to_servers(const struct lr_config *cfg, const struct redis_servers *rs,
+			      const struct link *link, int status, char *why, size_t why_size)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		char one[256];
+		if (!rs->ctx[i] || publish(cfg, rs->ctx[i], link, one, sizeof one) == EX_OK)
+			continue;
+		if (status == EX_OK) {
+			if (rs->n > 1)
+				snprintf(why, why_size, "at %s: %s", rs->addrs[i], one);
+			else
+				snprintf(why, why_size, "%s", one);
+		}
+		status = EX_UNAVAILABLE;
+	}
+	return status;
+}
+
 static void print_link(const struct link *link)
 {
 	if (link->n_recipients == 0) {
@@ -131,9 +196,10 @@ static const char create_usage[] =
 	"Text options: no control characters, at most 256 bytes.\n"
 	"Prints the short URL, or for a track-user link one line per recipient:\n"
 	"  SHORT_URL/TOKEN<TAB>MOBILE<TAB>MESSAGE_ID\n"
-	"Options other than --recipient may be given once. When Redis is down or fails, the\n"
-	"link is still stored in PostgreSQL; the command exits 69, prints no short URL and\n"
-	"says so; 'linkreport link publish --code CODE' publishes it once Redis is back.\n";
+	"The link is published to every Redis server --redis lists (one per edge region).\n"
+	"Options other than --recipient may be given once. When a Redis server is down or\n"
+	"fails, the link is still stored in PostgreSQL; the command exits 69, prints no short\n"
+	"URL and says so; 'linkreport link publish --code CODE' publishes it once Redis is back.\n";
 
 /* Splits and checks MOBILE[:MESSAGE_ID]. Returns NULL when fine, else the reason. */
 static const char *parse_recipient(const char *arg, struct recipient *out)
@@ -345,10 +411,11 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	char code[65] = "";
 	char *short_url = NULL, *txtly_id = NULL, *created_on = NULL;
 	PGconn *conn = NULL;
-	char redis_error[512];
-	redisContext *redis = lr_redis_open(cfg, 5000, &status, redis_error, sizeof redis_error);
-	if (!redis && status == EX_USAGE) {
-		lr_err("%s: %s", who, redis_error);
+	char redis_error[600] = "";
+	struct redis_servers redis = {0};
+	int redis_status = open_servers(cfg, who, &redis, redis_error, sizeof redis_error);
+	if (redis_status == EX_USAGE) {
+		status = EX_USAGE;
 		goto out;
 	}
 	conn = lr_db_connect(cfg, who, &status);
@@ -361,8 +428,8 @@ int cmd_link_create(const struct lr_config *cfg, int argc, char **argv)
 	link.short_url = short_url;
 	link.txtly_id = txtly_id;
 	link.created_on = created_on;
-	status = redis ? publish(cfg, redis, &link, redis_error, sizeof redis_error)
-		       : EX_UNAVAILABLE;
+	status = publish_to_servers(cfg, &redis, &link, redis_status, redis_error,
+				    sizeof redis_error);
 	if (status) {
 		lr_err("%s: link '%s' (txtly_id %s) is stored in PostgreSQL but not published to "
 		       "Redis (%s); run 'linkreport link publish --code %s' once Redis is back",
@@ -377,8 +444,7 @@ out:
 	free_recipients(link.recipients, link.n_recipients);
 	if (conn)
 		PQfinish(conn);
-	if (redis)
-		redisFree(redis);
+	close_servers(&redis);
 	return status;
 }
 
@@ -387,7 +453,8 @@ static const char publish_usage[] =
 	"       linkreport link publish --all [--company ID]\n"
 	"Writes stored links from PostgreSQL to Redis again, each hash exactly as 'link\n"
 	"create' writes it (after 'link create' exited 69 saying the link is stored but not\n"
-	"published, or after Redis lost its data). Safe to repeat.\n"
+	"published, or after Redis lost its data), to every Redis server --redis lists.\n"
+	"Safe to repeat.\n"
 	"  --code CODE   one link; prints it like 'link create'\n"
 	"  --all         every stored link (of --company ID only, if given), 1000 per round\n"
 	"                trip; prints 'published: N links'\n";
@@ -477,7 +544,7 @@ static int publish_rows(const char *who, const struct lr_config *cfg, PGconn *co
 
 /* Every stored link (of one company), read from one snapshot with a cursor so memory
  * stays bounded, PUBLISH_BATCH links per pipeline. */
-static int publish_all(const char *who, const struct lr_config *cfg, PGconn *conn,
+static int publish_every_link(const char *who, const struct lr_config *cfg, PGconn *conn,
 		       redisContext *redis, const char *company, long long *published)
 {
 	int status;
@@ -564,7 +631,7 @@ int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 	}
 
 	PGresult *res = NULL;
-	redisContext *redis = NULL;
+	struct redis_servers redis = {0};
 	long long published = 0;
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
@@ -588,20 +655,26 @@ int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 		status = EX_DATAERR;
 		goto out;
 	}
-	redis = lr_redis_connect(cfg, who, 5000, &status);
-	if (!redis)
+	char why[600];
+	if ((status = open_servers(cfg, who, &redis, why, sizeof why))) {
+		if (status == EX_UNAVAILABLE)
+			lr_err("%s: %s", who, why);
 		goto out;
-	if (all) {
-		status = publish_all(who, cfg, conn, redis, company, &published);
-		if (status == EX_OK)
-			printf("published: %lld links\n", published);
-	} else {
-		status = publish_rows(who, cfg, conn, redis, res, true, &published);
 	}
+	/* every server gets every link; the links are printed (--code) for the first only */
+	for (size_t i = 0; i < redis.n && status == EX_OK; i++) {
+		published = 0;
+		if (all)
+			status = publish_every_link(who, cfg, conn, redis.ctx[i], company, &published);
+		else
+			status = publish_rows(who, cfg, conn, redis.ctx[i], res, i == 0, &published);
+	}
+	if (all && status == EX_OK)
+		printf("published: %lld links%s\n", published,
+		       redis.n > 1 ? " to each listed Redis server" : "");
 out:
 	PQclear(res);
 	PQfinish(conn);
-	if (redis)
-		redisFree(redis);
+	close_servers(&redis);
 	return status;
 }

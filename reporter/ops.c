@@ -132,23 +132,23 @@ static void recovered(const char *service, bool *down, enum lr_gauge gauge)
 	lr_log_end(&l);
 }
 
-void lr_ops_connected(void)
+void lr_ops_redis_up(void)
 {
 	recovered("redis", &redis_down, LR_G_REDIS_UP);
+}
+
+void lr_ops_postgres_up(void)
+{
 	recovered("postgres", &pg_down, LR_G_PG_UP);
 }
 
-void lr_ops_retry(const char *who, redisContext *redis, long long backoff_ms)
+void lr_ops_retry(const char *who, const char *server, long long backoff_ms)
 {
-	/* Redis without a connection or with an I/O error failed; otherwise PostgreSQL did
-	 * (an SQL error on a live connection counts as PostgreSQL too). */
-	bool redis_failed = !redis || redis->err;
+	bool redis_failed = server != NULL;
 	const char *service = redis_failed ? "redis" : "postgres";
 	bool *down = redis_failed ? &redis_down : &pg_down;
 	lr_metrics_add(redis_failed ? LR_M_REDIS_ERRORS : LR_M_PG_ERRORS, 1);
 	lr_metrics_set(redis_failed ? LR_G_REDIS_UP : LR_G_PG_UP, 0);
-	if (!redis_failed)
-		recovered("redis", &redis_down, LR_G_REDIS_UP); /* it answered, PostgreSQL did not */
 	struct lr_log l;
 	if (!*down) {
 		*down = true;
@@ -157,11 +157,16 @@ void lr_ops_retry(const char *who, redisContext *redis, long long backoff_ms)
 		lr_log_end(&l);
 	}
 	if (lr_log_format() == LR_LOG_PLAIN || lr_log_format() == LR_LOG_TEXT) {
-		lr_err("%s: retrying in %lld ms", who, backoff_ms);
+		if (server)
+			lr_err("%s: Redis at %s: retrying in %lld ms", who, server, backoff_ms);
+		else
+			lr_err("%s: retrying in %lld ms", who, backoff_ms);
 		return;
 	}
 	lr_log_begin(&l, LR_WARN, "retry");
 	lr_log_str(&l, "service", service);
+	if (server)
+		lr_log_str(&l, "server", server);
 	lr_log_int(&l, "backoff_ms", backoff_ms);
 	lr_log_end(&l);
 }

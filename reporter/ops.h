@@ -27,11 +27,11 @@ void lr_ops_batch_begin(void);
 void lr_ops_dead_letter(const char *stream, const char *stream_id, const char *reason);
 /* The reply of the drain's XTRIM (an integer: entries removed). */
 void lr_ops_trimmed(const char *stream, const redisReply *reply);
-/* Connected to both Redis and PostgreSQL. */
-void lr_ops_connected(void);
-/* A drain pass failed; it retries in backoff_ms. Redis failed when it has no connection
- * or an I/O error on it, else PostgreSQL did. */
-void lr_ops_retry(const char *who, redisContext *redis, long long backoff_ms);
+/* Connected to a Redis server (the drain's, or one of them) or to PostgreSQL. */
+void lr_ops_redis_up(void);
+void lr_ops_postgres_up(void);
+/* Redis server `server` (NULL: PostgreSQL) failed; the drain retries in backoff_ms. */
+void lr_ops_retry(const char *who, const char *server, long long backoff_ms);
 
 /* A report run attempt ended (schedule). */
 void lr_ops_report(const char *company, const char *frequency, const char *period_start,

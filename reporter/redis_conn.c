@@ -9,12 +9,47 @@
 #include "util.h"
 #include "validate.h"
 
-redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms, int *status,
-			    char *why, size_t why_size)
+size_t lr_redis_addrs(const char *list, const char *who, char ***out)
+{
+	size_t n = 1;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	char **addrs = lr_xcalloc(n + 1, sizeof *addrs);
+	const char *p = list;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strcspn(p, ",");
+		addrs[i] = lr_xmalloc(len + 1);
+		memcpy(addrs[i], p, len);
+		addrs[i][len] = '\0';
+		p += len + (p[len] == ',');
+		bool repeated = false;
+		for (size_t j = 0; j < i; j++)
+			repeated = repeated || strcmp(addrs[j], addrs[i]) == 0;
+		if (len == 0 || repeated) {
+			lr_err("%s: LINKREPORT_REDIS/--redis lists an empty or repeated address "
+			       "(the value is not shown, it may hold a password)", who);
+			lr_redis_addrs_free(addrs);
+			*out = NULL;
+			return 0;
+		}
+	}
+	*out = addrs;
+	return n;
+}
+
+void lr_redis_addrs_free(char **addrs)
+{
+	for (size_t i = 0; addrs && addrs[i]; i++)
+		free(addrs[i]);
+	free(addrs);
+}
+
+redisContext *lr_redis_open_addr(const char *addr, int command_timeout_ms, int *status,
+				 char *why, size_t why_size)
 {
 	*status = EX_UNAVAILABLE;
 	const struct timeval connect_timeout = {5, 0};
-	const char *addr = cfg->redis;
+	const char *const full_addr = addr;
 	redisContext *ctx;
 	if (strncmp(addr, "unix:", 5) == 0) {
 		ctx = redisConnectUnixWithTimeout(addr + 5, connect_timeout);
@@ -32,8 +67,8 @@ redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms,
 		    !lr_parse_uint(colon + 1, strlen(colon + 1), 65535, &port) || port == 0) {
 			snprintf(why, why_size,
 				 "LINKREPORT_REDIS/--redis must be host:port, [ipv6]:port or "
-				 "unix:/path (a redis:// URL is not accepted; the value is not shown, "
-				 "it may hold a password)");
+				 "unix:/path, or several of them comma-separated (a redis:// URL is not "
+				 "accepted; the value is not shown, it may hold a password)");
 			*status = EX_USAGE;
 			return NULL;
 		}
@@ -52,7 +87,7 @@ redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms,
 		return NULL;
 	}
 	if (ctx->err) {
-		snprintf(why, why_size, "cannot connect to Redis at %s: %s", cfg->redis, ctx->errstr);
+		snprintf(why, why_size, "cannot connect to Redis at %s: %s", full_addr, ctx->errstr);
 		redisFree(ctx);
 		return NULL;
 	}
@@ -63,6 +98,29 @@ redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms,
 		redisFree(ctx);
 		return NULL;
 	}
+	return ctx;
+}
+
+redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms, int *status,
+			    char *why, size_t why_size)
+{
+	if (strchr(cfg->redis, ',')) {
+		/* callers that can use several servers go through lr_redis_addrs */
+		snprintf(why, why_size, "this command uses one Redis server; LINKREPORT_REDIS/--redis "
+			 "lists several");
+		*status = EX_USAGE;
+		return NULL;
+	}
+	return lr_redis_open_addr(cfg->redis, command_timeout_ms, status, why, why_size);
+}
+
+redisContext *lr_redis_connect_addr(const char *addr, const char *who, int command_timeout_ms,
+				    int *status)
+{
+	char why[512];
+	redisContext *ctx = lr_redis_open_addr(addr, command_timeout_ms, status, why, sizeof why);
+	if (!ctx)
+		lr_err("%s: %s", who, why);
 	return ctx;
 }
 

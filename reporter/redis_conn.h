@@ -5,8 +5,8 @@
 
 #include "config.h"
 
-/* Connects to cfg->redis ("host:port", "[v6]:port" or "unix:/path") within 5 s and sets
- * the per-command timeout. On failure prints one line, sets *status (64 for a malformed
+/* Connects to cfg->redis ("host:port", "[v6]:port" or "unix:/path"; a list of several is
+ * refused with 64) within 5 s and sets the per-command timeout. On failure prints one line, sets *status (64 for a malformed
  * address, 69 otherwise) and returns NULL. */
 redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 			       int command_timeout_ms, int *status);
@@ -14,6 +14,19 @@ redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
 /* The same without printing: the reason goes to why[] (for callers that say more). */
 redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms, int *status,
 			    char *why, size_t why_size);
+
+/* Like lr_redis_connect and lr_redis_open, for one address of the list. */
+redisContext *lr_redis_open_addr(const char *addr, int command_timeout_ms, int *status,
+				 char *why, size_t why_size);
+redisContext *lr_redis_connect_addr(const char *addr, const char *who, int command_timeout_ms,
+				    int *status);
+
+/* LINKREPORT_REDIS/--redis may list several servers, comma-separated (one per edge
+ * region). Sets *out to a NULL-terminated array of the addresses and returns how many;
+ * returns 0 (after printing) when one is empty or repeated. Free with
+ * lr_redis_addrs_free. */
+size_t lr_redis_addrs(const char *list, const char *who, char ***out);
+void lr_redis_addrs_free(char **addrs);
 
 /* Describes why a command failed (I/O error or error reply) into buf. */
 void lr_redis_describe(redisContext *ctx, const redisReply *reply, char *buf, size_t size);

@@ -15,6 +15,8 @@ static const char usage[] =
 	"usage: linkreport status [--company ID] [--limit N]\n"
 	"       linkreport status --drain\n"
 	"--drain: the click stream and its drain, one fact a line (tab-separated):\n"
+	"  redis ADDR (only when LINKREPORT_REDIS/--redis lists several servers: the\n"
+	"    lines of that server follow)\n"
 	"  stream NAME length N\n"
 	"  group NAME consumers N pending N lag N last-delivered ID\n"
 	"  consumer GROUP NAME pending N idle-ms N\n"
@@ -43,11 +45,11 @@ static long long reply_field(const redisReply *map, const char *key, const char 
 	return -1;
 }
 
-/* The backlog as Redis sees it (per group and consumer) and what PostgreSQL holds. */
-static int stream_status(const struct lr_config *cfg, const char *who)
+/* One Redis server's backlog (per group and consumer). */
+static int server_status(const struct lr_config *cfg, const char *who, const char *addr)
 {
 	int status;
-	redisContext *redis = lr_redis_connect(cfg, who, 5000, &status);
+	redisContext *redis = lr_redis_connect_addr(addr, who, 5000, &status);
 	if (!redis)
 		return status;
 	redisReply *len = redisCommand(redis, "XLEN %s", cfg->stream);
@@ -87,14 +89,44 @@ static int stream_status(const struct lr_config *cfg, const char *who)
 	}
 	freeReplyObject(groups);
 	redisFree(redis);
+	return EX_OK;
+}
 
-	PGconn *conn = lr_db_connect(cfg, who, &status);
-	if (!conn)
+/* The backlog as each Redis server sees it and what PostgreSQL holds. With several
+ * servers each one's lines follow a "redis ADDR" line; one that cannot be reached is
+ * reported and the others are still shown (exit 69). */
+static int stream_status(const struct lr_config *cfg, const char *who)
+{
+	char **addrs;
+	size_t n = lr_redis_addrs(cfg->redis, who, &addrs);
+	if (!n)
+		return EX_USAGE;
+	int status = EX_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (n > 1) {
+			printf("redis\t%s\n", addrs[i]);
+			fflush(stdout);
+		}
+		int one = server_status(cfg, who, addrs[i]);
+		if (one == EX_USAGE || (one && status == EX_OK))
+			status = one;
+		if (one == EX_USAGE)
+			break;
+	}
+	lr_redis_addrs_free(addrs);
+	if (status == EX_USAGE || (status && n == 1))
 		return status;
+
+	int db_status;
+	PGconn *conn = lr_db_connect(cfg, who, &db_status);
+	if (!conn)
+		return db_status;
 	const char *params[] = {cfg->stream};
 	PGresult *res = lr_db_query(
 		conn,
-		"SELECT (SELECT count(*) FROM dead_letters WHERE stream = $1),"
+		/* with several servers the drain names the stream STREAM@ADDR */
+		"SELECT (SELECT count(*) FROM dead_letters"
+		"   WHERE stream = $1 OR starts_with(stream, $1 || '@')),"
 		" coalesce((SELECT to_char(max(stored_at) AT TIME ZONE 'UTC',"
 		"   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM clicks), '')",
 		1, params);
@@ -104,7 +136,6 @@ static int stream_status(const struct lr_config *cfg, const char *who)
 		printf("dead_letters\t%s\nlast_stored\t%s\n", PQgetvalue(res, 0, 0),
 		       PQgetvalue(res, 0, 1));
 		PQclear(res);
-		status = EX_OK;
 	}
 	PQfinish(conn);
 	return status;

@@ -5,9 +5,11 @@
 #   1. N click entries (default 1,000,000; BENCH_DRAIN_ENTRIES) with every contract field
 #      and realistic sizes are loaded into the stream (redis-cli --pipe); the same rows are
 #      written as a COPY file.
-#   2. linkreport drain --once --count 5000 into an empty migrated database: clicks/s and
+#   2. linkreport drain --once --count 5000 into an empty migrated database (migrated with
+#      --now in 2024-02, so that the visits' monthly partitions exist): clicks/s and
 #      peak RSS (/usr/bin/time -f %M).
-#   3. The physical limit: TRUNCATE clicks and psql \copy of the COPY file: rows/s.
+#   3. The physical limit: TRUNCATE clicks and psql \copy of the COPY file into the same
+#      (partitioned) table: rows/s.
 #      Ratio drain/COPY (target >= 0.6), drain RSS (target <= 64 MiB).
 #   4. The report of one company over one month: linkreport report rows/s and RSS against
 #      psql "\copy (same query) TO file" (target >= 0.8).
@@ -31,7 +33,9 @@ bash scripts/services.sh start "$run" >/dev/null
 . "$run/env"
 export LINKREPORT_STREAM=bench:clicks
 psql_=(psql -X -q -v ON_ERROR_STOP=1 -d "$LINKREPORT_DB")
-"$bin" migrate >/dev/null
+# the bench's visits fall in 2024-02 .. 2024-04: migrate as if then, so that (since schema
+# version 4) their monthly partitions exist, as the current months' do in production
+"$bin" --now 2024-02-01T00:00:00+00:00 migrate >/dev/null
 "$bin" company create --id bench01 --name Bench --timezone Asia/Kolkata --owner-email ops@example.com >/dev/null
 
 cols="click_id, stream_id, company_id, txtly_id, code, recipient, short_url, mobile_number, client_ip, browser, platform, platform_version, engine, country, city, visited_on, device_type, created_on, long_url, channel, message_id, campaign_name, template_id, user_agent, method, non_human"
@@ -52,6 +56,7 @@ perl -e '
             ["Edge","Windows","10","Blink","Desktop"], ["WhatsApp","","","","Bot"]);
   my @city = (["India","Bengaluru"], ["India","Mumbai"], ["India","New Delhi"], ["United Arab Emirates","Dubai"], ["",""]);
   my $start = 1707955200000; my $span = 60 * 86400 * 1000;
+  my %esc = ("\\" => "\\\\", "\t" => "\\t", "\n" => "\\n", "\r" => "\\r");
   sub resp { my $s = "*" . @_ . "\r\n"; $s .= "\$" . length($_) . "\r\n$_\r\n" for @_; $s }
   for my $i (1 .. $n) {
     my $click = sprintf("%08x%08x%08x%08x", int(rand(2**32)), int(rand(2**32)), $i, int(rand(2**32)));
@@ -71,7 +76,12 @@ perl -e '
       platform_version => $br[$k][2], engine => $br[$k][3], device_type => $br[$k][4],
       user_agent => $ua[$k], method => "GET", non_human => ($k == 3 ? "preview" : ""));
     my $sid = "1700000000000-$i";
-    print $r resp("XADD", $stream, $sid, map { ($_, $f{$_}) } sort keys %f);
+    # the edge's record, version 2 (docs/data-contract.md): one field, TAB-separated values
+    my $record = join("\t", "2", map { my $v = $f{$_}; $v =~ s/([\\\t\n\r])/$esc{$1}/g; $v }
+      qw(click_id code recipient short_url txtly_id mobile_number client_ip browser platform
+         platform_version engine country city visited_on device_type created_on long_url channel
+         message_id company_id campaign_name template_id user_agent method non_human));
+    print $r resp("XADD", $stream, $sid, "record", $record);
     my $ts = strftime("%Y-%m-%d %H:%M:%S", gmtime(int($visited / 1000))) . sprintf(".%03d+00", $visited % 1000);
     my $cr = strftime("%Y-%m-%d %H:%M:%S+00", gmtime($created));
     my %row = (%f, stream_id => $sid, visited_on => $ts, created_on => $cr);

@@ -38,6 +38,8 @@ my @usage_errors = (
     [['report', '--company', 'a', '--from', '2024-01-01'], qr/^linkreport: report: --to is required/],
     [['drain', '--count', 'x'], qr/^linkreport: drain: --count must be an integer/],
     [['drain', '--count', '0'], qr/^linkreport: drain: --count must be at least 1/],
+    [['drain', '--flush-ms', 'soon'], qr/^linkreport: drain: --flush-ms must be an integer/],
+    [['drain', '--flush-ms', '60001'], qr/^linkreport: drain: --flush-ms must be an integer from 0 to 60000/],
     [['migrate', '--db'], qr/^linkreport: option --db needs a value/],
     [['migrate', '--redis='], qr/^linkreport: option --redis must not be empty/],
     # An option given twice used to take the last value silently.

@@ -130,7 +130,7 @@ is(drain_once('--count', '7'), "drained: 25 stored, 0 duplicates, 0 dead letters
 my $pid = open(my $daemon, '-|') // die "fork: $!";
 if ($pid == 0) {
     open(STDERR, '>', '/dev/null');
-    exec(LRTest::binary(), 'drain', '--block-ms', '200', '--consumer', 'daemon') or POSIX::_exit(127);
+    exec(LRTest::binary(), 'drain', '--block-ms', '200', '--flush-ms', '100', '--consumer', 'daemon') or POSIX::_exit(127);
 }
 my $live = new_click_id();
 xadd_click(click_fields(click_id => $live));

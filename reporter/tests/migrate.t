@@ -11,13 +11,15 @@ use LRTest;
 setup_isolated('migrate', no_migrate => 1);
 
 my $out = lr_ok('migrate');
-is($out, "migrate: schema at version 3 (3 applied)\n", 'first migrate applies every migration');
+is($out, "migrate: schema at version 4 (4 applied)\nmigrate: click partitions up to 3 months ahead (4 made)\n",
+   'first migrate applies every migration and makes the click partitions');
 $out = lr_ok('migrate');
-is($out, "migrate: schema at version 3 (0 applied)\n", 'second migrate applies nothing');
+is($out, "migrate: schema at version 4 (0 applied)\nmigrate: click partitions up to 3 months ahead (0 made)\n",
+   'second migrate applies nothing');
 
-my $tables = psql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'");
+my $tables = psql("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_name !~ '^clicks_'");
 is($tables, 'clicks,companies,dead_letters,link_recipients,links,report_deliveries,report_runs,report_settings,schema_migrations', 'all tables present');
-is(psql('SELECT string_agg(version::text, \',\' ORDER BY version) FROM schema_migrations'), '1,2,3', 'schema_migrations records each version');
+is(psql('SELECT string_agg(version::text, \',\' ORDER BY version) FROM schema_migrations'), '1,2,3,4', 'schema_migrations records each version');
 
 my %columns = (
     companies => 'id,name,timezone,owner_email,created_at',
@@ -34,14 +36,18 @@ for my $t (sort keys %columns) {
        $columns{$t}, "columns of $t");
 }
 is(psql("SELECT indexdef FROM pg_indexes WHERE indexname = 'clicks_company_visited_on'"),
-   'CREATE INDEX clicks_company_visited_on ON public.clicks USING btree (company_id, visited_on)',
-   'clicks (company_id, visited_on) index');
+   'CREATE INDEX clicks_company_visited_on ON ONLY public.clicks USING btree (company_id, visited_on)',
+   'clicks (company_id, visited_on) index, on every partition');
+is(psql("SELECT indexdef FROM pg_indexes WHERE indexname = 'clicks_pkey'"),
+   'CREATE UNIQUE INDEX clicks_pkey ON ONLY public.clicks USING btree (click_id, visited_on)',
+   'clicks primary key (click_id, visited_on): the partition key must be part of it');
 is(psql("SELECT is_identity FROM information_schema.columns WHERE table_name = 'links' AND column_name = 'txtly_id'"),
    'YES', 'links.txtly_id is an identity column');
 
 # Concurrent runs on a fresh database: every one succeeds, the migration applies once.
 my $db = $ENV{LINKREPORT_DB};
-psql('DROP TABLE report_deliveries, report_runs, report_settings, clicks, dead_letters, link_recipients, links, companies, schema_migrations');
+psql('DROP TABLE report_deliveries, report_runs, report_settings, clicks, dead_letters, link_recipients, links, companies, schema_migrations;'
+   . ' DROP FUNCTION linkreport_ensure_click_partitions, linkreport_click_partition');
 my @pids;
 for (1 .. 4) {
     my $pid = fork() // die "fork: $!";
@@ -54,7 +60,7 @@ for (1 .. 4) {
 }
 my @codes = map { waitpid($_, 0); $? >> 8 } @pids;
 is_deeply(\@codes, [0, 0, 0, 0], 'four concurrent migrates all exit 0');
-is(psql('SELECT count(*) = count(DISTINCT version) AND count(*) = 3 FROM schema_migrations'), 't', 'each migration recorded once');
+is(psql('SELECT count(*) = count(DISTINCT version) AND count(*) = 4 FROM schema_migrations'), 't', 'each migration recorded once');
 
 # Global option given after the subcommand, env pointing nowhere.
 {
