@@ -76,7 +76,7 @@ perl -e '
       platform_version => $br[$k][2], engine => $br[$k][3], device_type => $br[$k][4],
       user_agent => $ua[$k], method => "GET", non_human => ($k == 3 ? "preview" : ""));
     my $sid = "1700000000000-$i";
-    # the edge's record, version 2 (docs/data-contract.md): one field, TAB-separated values
+    # the record the edge writes, version 2 (docs/data-contract.md): one field, TAB-separated values
     my $record = join("\t", "2", map { my $v = $f{$_}; $v =~ s/([\\\t\n\r])/$esc{$1}/g; $v }
       qw(click_id code recipient short_url txtly_id mobile_number client_ip browser platform
          platform_version engine country city visited_on device_type created_on long_url channel
