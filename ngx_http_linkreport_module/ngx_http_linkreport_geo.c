@@ -24,6 +24,7 @@ struct ngx_http_linkreport_geo_s {
     MMDB_s            *config_db;    /* opened by the configuration, closed by its pool */
     ngx_uint_t         generation;   /* of db: a reload makes every cached name stale */
     ngx_http_linkreport_geo_slot_t  *cache;   /* per worker, made on first lookup */
+    ngx_flag_t         cache_failed;
     ngx_str_t          path;         /* NUL-terminated */
     ngx_file_info_t    seen;         /* the file as last looked at */
     ngx_event_t        timer;
@@ -295,9 +296,10 @@ ngx_http_linkreport_geo_lookup(ngx_http_linkreport_geo_t *geo, const char *langu
         return;
     }
 
-    if (geo->cache == NULL) {
+    if (geo->cache == NULL && !geo->cache_failed) {
         geo->cache = ngx_calloc(sizeof(ngx_http_linkreport_geo_slot_t)
                                 << NGX_HTTP_LINKREPORT_GEO_CACHE_BITS, log);
+        geo->cache_failed = (geo->cache == NULL);   /* tried once: no alert per tap */
     }
 
     if (geo->cache == NULL) {

@@ -60,6 +60,15 @@ bool lr_db_ok(const PGresult *res)
 	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
+bool lr_db_connection_lost(PGconn *conn, const PGresult *res)
+{
+	if (PQstatus(conn) != CONNECTION_OK)
+		return true;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+			 strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
+}
+
 int lr_db_fail(const char *who, PGconn *conn, PGresult *res)
 {
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -67,7 +76,7 @@ int lr_db_fail(const char *who, PGconn *conn, PGresult *res)
 		msg = PQerrorMessage(conn);
 	}
 	size_t len = strcspn(msg, "\n");
-	bool gone = PQstatus(conn) != CONNECTION_OK;
+	bool gone = lr_db_connection_lost(conn, res);
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	/* 42P01, undefined table: the schema is missing or old, which migrate fixes */
 	bool unmigrated = state && strcmp(state, "42P01") == 0;

@@ -14,6 +14,12 @@ PGconn *lr_db_connect(const struct lr_config *cfg, const char *who, int *status)
 
 /* Prints the error of a failed command and returns the exit status it deserves: 69 when
  * the connection is gone, 70 otherwise. Clears res. */
+/* The connection broke: the server went away, an administrator ended the backend
+ * (pg_terminate_backend), a crash restart. That is "unavailable" (69) like a failed
+ * connect: when the server's FATAL message arrives before the socket closes, PQstatus
+ * still says CONNECTION_OK, so the SQLSTATE (08xxx, 57P01-57P03) decides too. */
+bool lr_db_connection_lost(PGconn *conn, const PGresult *res);
+
 int lr_db_fail(const char *who, PGconn *conn, PGresult *res);
 
 /* Runs a statement without parameters; on failure prints, returns the exit status. */

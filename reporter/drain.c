@@ -222,7 +222,10 @@ static PGresult *copy_in(struct drainer *d, const char *sql, struct lr_copy_buf 
 	PGresult *last = NULL;
 	bool pg_done = !sent;
 	bool redis_done = !next || !next->sent || next->reply || next->failed;
-	while (!pg_done || !redis_done) {
+	/* Only while PostgreSQL works: a Redis reply still missing then is awaited after the
+	 * COMMIT with the connection's command timeout (a silent server must not hold the
+	 * drain, nor SIGTERM, here). */
+	while (!pg_done) {
 		int flush = pg_done ? 0 : PQflush(d->pg);
 		struct pollfd fds[2];
 		nfds_t n = 0;
@@ -1071,8 +1074,10 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 	struct drainer d = {.cfg = cfg, .opt = &opt, .who = who};
 	char **addrs;
 	d.n_servers = lr_redis_addrs(cfg->redis, who, &addrs);
-	if (!d.n_servers)
+	if (!d.n_servers) {
+		lr_ops_stop(); /* joins the metrics thread started above */
 		return EX_USAGE;
+	}
 	d.servers = lr_xcalloc(d.n_servers, sizeof *d.servers);
 	for (size_t i = 0; i < d.n_servers; i++) {
 		d.servers[i].addr = addrs[i];

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "redis_conn.h"
 #include "util.h"
 
 struct metric_info {
@@ -113,33 +114,22 @@ static void put_label(struct text *t, const char *value)
 	}
 }
 
-/* The metrics thread's own Redis connection, for the stream gauges. */
-static redisContext *info_redis;
+/* The metrics thread's own Redis connections (one per listed server), for the stream
+ * gauges; made on the first scrape, a failed one is made afresh on the next. */
+static char **info_addrs;
+static redisContext **info_redis;
+static size_t n_info;
 
-static redisContext *connect_info(const char *addr)
+static void close_info(void)
 {
-	const struct timeval timeout = {1, 0};
-	redisContext *ctx;
-	if (strncmp(addr, "unix:", 5) == 0) {
-		ctx = redisConnectUnixWithTimeout(addr + 5, timeout);
-	} else {
-		const char *colon = strrchr(addr, ':');
-		if (!colon)
-			return NULL;
-		size_t host_len = (size_t)(colon - addr);
-		if (host_len > 2 && addr[0] == '[' && addr[host_len - 1] == ']') {
-			addr++;
-			host_len -= 2;
-		}
-		char host[256];
-		snprintf(host, sizeof host, "%.*s", (int)host_len, addr);
-		ctx = redisConnectWithTimeout(host, atoi(colon + 1), timeout);
-	}
-	if (ctx && !ctx->err && redisSetTimeout(ctx, timeout) == REDIS_OK)
-		return ctx;
-	if (ctx)
-		redisFree(ctx);
-	return NULL;
+	for (size_t i = 0; i < n_info; i++)
+		if (info_redis[i])
+			redisFree(info_redis[i]);
+	free(info_redis);
+	lr_redis_addrs_free(info_addrs);
+	info_redis = NULL;
+	info_addrs = NULL;
+	n_info = 0;
 }
 
 static long long reply_int(const redisReply *map, const char *key, bool *found)
@@ -156,55 +146,99 @@ static long long reply_int(const redisReply *map, const char *key, bool *found)
 	return 0;
 }
 
-/* Length of the stream, pending and lag per group: one XLEN and one XINFO GROUPS. */
+/* The labels of a stream series, without the closing brace: the stream, and the server
+ * when several are listed. */
+static void put_stream_labels(struct text *t, const struct lr_config *cfg, size_t server)
+{
+	put(t, "{stream=\"");
+	put_label(t, cfg->stream);
+	if (n_info > 1) {
+		put(t, "\",redis=\"");
+		put_label(t, info_addrs[server]);
+	}
+	put(t, "\"");
+}
+
+/* Length of the stream, pending and lag per group: one XLEN and one XINFO GROUPS per
+ * server. With one server the series carry the stream label only. */
 static void render_stream(struct text *t, const struct lr_config *cfg)
 {
-	if (!info_redis)
-		info_redis = connect_info(cfg->redis);
-	redisReply *len = info_redis ? redisCommand(info_redis, "XLEN %s", cfg->stream) : NULL;
-	redisReply *groups = len ? redisCommand(info_redis, "XINFO GROUPS %s", cfg->stream) : NULL;
-	bool ok = len && len->type == REDIS_REPLY_INTEGER;
+	if (!info_addrs) {
+		n_info = lr_redis_addrs(cfg->redis, "metrics", &info_addrs);
+		info_redis = lr_xcalloc(n_info ? n_info : 1, sizeof *info_redis);
+	}
+	redisReply **len = lr_xcalloc(n_info ? n_info : 1, sizeof *len);
+	redisReply **groups = lr_xcalloc(n_info ? n_info : 1, sizeof *groups);
+	bool all_ok = n_info > 0;
+	for (size_t i = 0; i < n_info; i++) {
+		int status;
+		char why[512];
+		if (!info_redis[i])
+			info_redis[i] = lr_redis_open_addr(info_addrs[i], 1000, &status, why, sizeof why);
+		if (info_redis[i])
+			len[i] = redisCommand(info_redis[i], "XLEN %s", cfg->stream);
+		if (len[i])
+			groups[i] = redisCommand(info_redis[i], "XINFO GROUPS %s", cfg->stream);
+		if (!len[i] || len[i]->type != REDIS_REPLY_INTEGER) {
+			all_ok = false;
+			if (info_redis[i]) {
+				redisFree(info_redis[i]); /* connect afresh next time */
+				info_redis[i] = NULL;
+			}
+			freeReplyObject(len[i]);
+			len[i] = NULL;
+		}
+	}
 	put(t, "# HELP linkreport_stream_info_ok 1 when this scrape could read the stream's state "
-	       "from Redis.\n# TYPE linkreport_stream_info_ok gauge\nlinkreport_stream_info_ok %d\n",
-	    ok);
-	if (ok) {
-		put(t, "# HELP linkreport_stream_length Entries in the stream.\n"
-		       "# TYPE linkreport_stream_length gauge\nlinkreport_stream_length{stream=\"");
-		put_label(t, cfg->stream);
-		put(t, "\"} %lld\n", len->integer);
+	       "from Redis (every listed server).\n# TYPE linkreport_stream_info_ok gauge\n"
+	       "linkreport_stream_info_ok %d\n",
+	    all_ok);
+	put(t, "# HELP linkreport_stream_length Entries in the stream.\n"
+	       "# TYPE linkreport_stream_length gauge\n");
+	for (size_t i = 0; i < n_info; i++) {
+		if (!len[i])
+			continue;
+		put(t, "linkreport_stream_length");
+		put_stream_labels(t, cfg, i);
+		put(t, "} %lld\n", len[i]->integer);
 	}
 	static const char *const fields[] = {"pending", "lag"};
 	static const char *const helps[] = {
 		"Entries a consumer group has read but not acknowledged.",
 		"Entries a consumer group has not read yet."};
-	for (int f = 0; f < 2 && ok && groups && groups->type == REDIS_REPLY_ARRAY; f++) {
+	for (int f = 0; f < 2; f++) {
 		put(t, "# HELP linkreport_stream_group_%s %s\n# TYPE linkreport_stream_group_%s gauge\n",
 		    fields[f], helps[f], fields[f]);
-		for (size_t g = 0; g < groups->elements; g++) {
-			const redisReply *info = groups->element[g];
-			const char *name = NULL;
-			for (size_t i = 0; info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2)
-				if (info->element[i]->type == REDIS_REPLY_STRING &&
-				    strcmp(info->element[i]->str, "name") == 0 &&
-				    info->element[i + 1]->type == REDIS_REPLY_STRING)
-					name = info->element[i + 1]->str;
-			bool found;
-			long long v = reply_int(info, fields[f], &found);
-			if (!name || !found)
-				continue; /* lag is nil when Redis cannot tell */
-			put(t, "linkreport_stream_group_%s{stream=\"", fields[f]);
-			put_label(t, cfg->stream);
-			put(t, "\",group=\"");
-			put_label(t, name);
-			put(t, "\"} %lld\n", v);
+		for (size_t s = 0; s < n_info; s++) {
+			if (!len[s] || !groups[s] || groups[s]->type != REDIS_REPLY_ARRAY)
+				continue;
+			for (size_t g = 0; g < groups[s]->elements; g++) {
+				const redisReply *info = groups[s]->element[g];
+				const char *name = NULL;
+				for (size_t i = 0; info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements;
+				     i += 2)
+					if (info->element[i]->type == REDIS_REPLY_STRING &&
+					    strcmp(info->element[i]->str, "name") == 0 &&
+					    info->element[i + 1]->type == REDIS_REPLY_STRING)
+						name = info->element[i + 1]->str;
+				bool found;
+				long long v = reply_int(info, fields[f], &found);
+				if (!name || !found)
+					continue; /* lag is nil when Redis cannot tell */
+				put(t, "linkreport_stream_group_%s", fields[f]);
+				put_stream_labels(t, cfg, s);
+				put(t, ",group=\"");
+				put_label(t, name);
+				put(t, "\"} %lld\n", v);
+			}
 		}
 	}
-	if (!ok && info_redis) {
-		redisFree(info_redis); /* connect afresh next time */
-		info_redis = NULL;
+	for (size_t i = 0; i < n_info; i++) {
+		freeReplyObject(len[i]);
+		freeReplyObject(groups[i]);
 	}
-	freeReplyObject(len);
-	freeReplyObject(groups);
+	free(len);
+	free(groups);
 }
 
 char *lr_metrics_render(const struct lr_config *cfg)
@@ -462,10 +496,7 @@ static void *serve(void *arg)
 	for (int i = 0; i < MAX_CONNS; i++)
 		if (server.conns[i].state != C_FREE)
 			conn_close(&server.conns[i]);
-	if (info_redis) {
-		redisFree(info_redis);
-		info_redis = NULL;
-	}
+	close_info();
 	return NULL;
 }
 

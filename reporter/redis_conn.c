@@ -101,34 +101,11 @@ redisContext *lr_redis_open_addr(const char *addr, int command_timeout_ms, int *
 	return ctx;
 }
 
-redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms, int *status,
-			    char *why, size_t why_size)
-{
-	if (strchr(cfg->redis, ',')) {
-		/* callers that can use several servers go through lr_redis_addrs */
-		snprintf(why, why_size, "this command uses one Redis server; LINKREPORT_REDIS/--redis "
-			 "lists several");
-		*status = EX_USAGE;
-		return NULL;
-	}
-	return lr_redis_open_addr(cfg->redis, command_timeout_ms, status, why, why_size);
-}
-
 redisContext *lr_redis_connect_addr(const char *addr, const char *who, int command_timeout_ms,
 				    int *status)
 {
 	char why[512];
 	redisContext *ctx = lr_redis_open_addr(addr, command_timeout_ms, status, why, sizeof why);
-	if (!ctx)
-		lr_err("%s: %s", who, why);
-	return ctx;
-}
-
-redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
-			       int command_timeout_ms, int *status)
-{
-	char why[512];
-	redisContext *ctx = lr_redis_open(cfg, command_timeout_ms, status, why, sizeof why);
 	if (!ctx)
 		lr_err("%s: %s", who, why);
 	return ctx;

@@ -5,17 +5,10 @@
 
 #include "config.h"
 
-/* Connects to cfg->redis ("host:port", "[v6]:port" or "unix:/path"; a list of several is
- * refused with 64) within 5 s and sets the per-command timeout. On failure prints one line, sets *status (64 for a malformed
- * address, 69 otherwise) and returns NULL. */
-redisContext *lr_redis_connect(const struct lr_config *cfg, const char *who,
-			       int command_timeout_ms, int *status);
-
-/* The same without printing: the reason goes to why[] (for callers that say more). */
-redisContext *lr_redis_open(const struct lr_config *cfg, int command_timeout_ms, int *status,
-			    char *why, size_t why_size);
-
-/* Like lr_redis_connect and lr_redis_open, for one address of the list. */
+/* Connects to one Redis server ("host:port", "[v6]:port" or "unix:/path") within 5 s and
+ * sets the per-command timeout. On failure sets *status (64 for a malformed address, 69
+ * otherwise) and returns NULL: lr_redis_open_addr puts the reason in why[],
+ * lr_redis_connect_addr prints it. */
 redisContext *lr_redis_open_addr(const char *addr, int command_timeout_ms, int *status,
 				 char *why, size_t why_size);
 redisContext *lr_redis_connect_addr(const char *addr, const char *who, int command_timeout_ms,

@@ -48,24 +48,11 @@ static const char usage[] =
 	"                       default)\n"
 	"PostgreSQL lost while streaming: exit 69, the report is incomplete (no --out file).\n";
 
-/* The connection broke: the server went away, an administrator ended the backend
- * (pg_terminate_backend), a crash restart. That is "unavailable" (69) like a failed
- * connect, not an internal error: when the server's FATAL message arrives before the
- * socket closes, PQstatus still says CONNECTION_OK, so the SQLSTATE decides too.
- * (lr_db_fail in db.c looks at PQstatus only; this belongs there once db.c can move.) */
-static bool connection_lost(PGconn *conn, const PGresult *res)
-{
-	if (PQstatus(conn) != CONNECTION_OK)
-		return true;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-			 strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
-}
-
-/* Like lr_db_fail, with connection loss reported as such (69). rows < 0: before any row. */
+/* Like lr_db_fail, saying after how many rows the connection was lost. rows < 0: before
+ * any row. */
 static int report_fail(const char *who, PGconn *conn, PGresult *res, long long rows)
 {
-	if (!connection_lost(conn, res))
+	if (!lr_db_connection_lost(conn, res))
 		return lr_db_fail(who, conn, res);
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	if (!msg)

@@ -41,7 +41,8 @@ for v in "${vars[@]}"; do
   # quoted pattern and replacement: no glob, and no '&' expansion (bash 5.2's patsub_replacement)
   conf=${conf//"\${$v}"/"${!v-}"}
 done
-printf '%s\n' "$conf" > "$run/nginx.conf"
+# the rendered file holds the download secret and any Redis password: owner only
+(umask 077 && printf '%s\n' "$conf" > "$run/nginx.conf")
 
 # -e: the error log nginx opens before it reads the configuration
 nginx -e stderr -t -q -c "$run/nginx.conf"

@@ -14,6 +14,7 @@ use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep);
 use LRTest;
+use LROps;
 
 setup_isolated('regions');
 my $stream = $ENV{LINKREPORT_STREAM};
@@ -86,6 +87,24 @@ is($rc, 0, 'status --drain exits 0') or diag($err);
 like($out, qr/^redis\t\Q$r1\E\nstream\t\Q$stream\E\tlength\t\d+\ngroup\tlinkreport\t/m, 'status: the first server');
 like($out, qr/^redis\t\Q$r2\E\nstream\t\Q$stream\E\tlength\t\d+\ngroup\tlinkreport\t/m, 'status: the second server');
 like($out, qr/^dead_letters\t2$/m, 'status: both servers\' dead letters');
+
+# /metrics: the stream's series per server, labelled with its address.
+{
+    my $mport = metrics_port(7);
+    my $md = daemon(@both, 'drain', '--metrics-listen', "127.0.0.1:$mport", '--block-ms', '200',
+                    '--consumer', 'mx');
+    my $m = wait_until(10, sub { my $x = scrape($mport); $x && $x->{linkreport_stream_info_ok} ? $x : undef }, $md);
+    is($m && $m->{linkreport_stream_info_ok}, 1, 'metrics: both servers read');
+    for ([$r1, \&redis], [$r2, \&redis2]) {
+        my ($addr, $cli) = @$_;
+        is($m && $m->{qq(linkreport_stream_length{stream="$stream",redis="$addr"})}, $cli->('XLEN', $stream),
+           "metrics: stream length of $addr");
+        is($m && $m->{qq(linkreport_stream_group_pending{stream="$stream",redis="$addr",group="linkreport"})}, 0,
+           "metrics: nothing pending on $addr");
+    }
+    my ($mst) = stop_daemon($md);
+    is($mst, 0, 'metrics daemon exits 0');
+}
 
 # Second server down: --once drains the first and exits 69.
 redis2('XADD', $stream, '*', click_fields(city => 'waited')) for 1 .. 5;
