@@ -114,6 +114,7 @@ static int publish(const struct lr_config *cfg, redisContext *redis, const struc
 struct redis_servers {
 	char **addrs;
 	redisContext **ctx;
+	char **why; /* why ctx[i] is NULL */
 	size_t n;
 };
 
@@ -127,6 +128,7 @@ static int open_servers(const struct lr_config *cfg, const char *who, struct red
 	if (!rs->n)
 		return EX_USAGE;
 	rs->ctx = lr_xcalloc(rs->n, sizeof *rs->ctx);
+	rs->why = lr_xcalloc(rs->n, sizeof *rs->why);
 	int result = EX_OK;
 	for (size_t i = 0; i < rs->n; i++) {
 		char one[512];
@@ -140,6 +142,7 @@ static int open_servers(const struct lr_config *cfg, const char *who, struct red
 		}
 		if (result == EX_OK)
 			snprintf(why, why_size, "%s", one);
+		rs->why[i] = lr_xstrdup(one);
 		result = EX_UNAVAILABLE;
 	}
 	return result;
@@ -147,10 +150,13 @@ static int open_servers(const struct lr_config *cfg, const char *who, struct red
 
 static void close_servers(struct redis_servers *rs)
 {
-	for (size_t i = 0; rs->ctx && i < rs->n; i++)
+	for (size_t i = 0; rs->ctx && i < rs->n; i++) {
 		if (rs->ctx[i])
 			redisFree(rs->ctx[i]);
+		free(rs->why[i]);
+	}
 	free(rs->ctx);
+	free(rs->why);
 	lr_redis_addrs_free(rs->addrs);
 }
 
@@ -655,23 +661,43 @@ int cmd_link_publish(const struct lr_config *cfg, int argc, char **argv)
 		status = EX_DATAERR;
 		goto out;
 	}
+	/* Every server that answers gets every link, even when another is down: this is the
+	 * tool that repairs one region while another may be out. */
 	char why[600];
-	if ((status = open_servers(cfg, who, &redis, why, sizeof why))) {
-		if (status == EX_UNAVAILABLE)
-			lr_err("%s: %s", who, why);
+	int result = open_servers(cfg, who, &redis, why, sizeof why);
+	if (result == EX_USAGE) {
+		status = EX_USAGE;
 		goto out;
 	}
-	/* every server gets every link; the links are printed (--code) for the first only */
-	for (size_t i = 0; i < redis.n && status == EX_OK; i++) {
+	bool printed = false; /* --code prints the link once, for the first server written */
+	long long count = -1;
+	status = EX_OK;
+	for (size_t i = 0; i < redis.n; i++) {
+		if (!redis.ctx[i]) {
+			lr_err("%s: %s; nothing published there, run this again once it is back", who,
+			       redis.why[i]);
+			continue;
+		}
+		char *who_server = redis.n > 1 ? lr_xasprintf("%s: Redis at %s", who, redis.addrs[i])
+					       : lr_xstrdup(who);
 		published = 0;
-		if (all)
-			status = publish_every_link(who, cfg, conn, redis.ctx[i], company, &published);
-		else
-			status = publish_rows(who, cfg, conn, redis.ctx[i], res, i == 0, &published);
+		int one = all ? publish_every_link(who_server, cfg, conn, redis.ctx[i], company,
+						   &published)
+			      : publish_rows(who_server, cfg, conn, redis.ctx[i], res, !printed,
+					     &published);
+		free(who_server);
+		if (one == EX_OK) {
+			printed = true;
+			count = published;
+		} else if (status == EX_OK) {
+			status = one;
+		}
 	}
-	if (all && status == EX_OK)
-		printf("published: %lld links%s\n", published,
-		       redis.n > 1 ? " to each listed Redis server" : "");
+	if (all && count >= 0)
+		printf("published: %lld links%s\n", count,
+		       redis.n > 1 ? " to each Redis server that answered" : "");
+	if (status == EX_OK)
+		status = result;
 out:
 	PQclear(res);
 	PQfinish(conn);

@@ -118,6 +118,15 @@ is($out, "drained: 10 stored, 0 duplicates, 0 dead letters\n", 'the other server
 is($rc, 69, 'status --drain: 69 with a server down');
 like($out, qr/^redis\t\Q$r1\E\nstream\t/m, '... and still shows the other one');
 
+# Republishing with the second server down: the first still gets every link (the repair
+# of one region must not wait for another).
+redis('DEL', $key);
+($rc, $out, $err) = lr(@both, 'link', 'publish', '--all');
+is($rc, 69, 'publish --all with a server down: 69');
+like($err, qr/cannot connect to Redis at \Q$r2\E: .*; nothing published there/, '... naming it');
+like($out, qr/^published: \d+ links to each Redis server that answered$/m, '... and counting the others');
+is(redis('HGET', $key, 'long_url'), 'https://acme.example/a', 'the reachable server has the link again');
+
 # The daemon, with the second server down: the first keeps flowing; once the second
 # returns, its clicks (kept in its append-only file) arrive.
 my $pid = open(my $daemon, '-|') // die "fork: $!";
