@@ -64,10 +64,21 @@ static char *sanitized_copy(const char *s, size_t len)
 	return out;
 }
 
+/* A dead letter keeps at most this much of each field and value: a hostile entry of
+ * hundreds of MiB would otherwise make a JSON text over PostgreSQL's 1 GiB message limit,
+ * fail its batch again and again and hold up the good entries behind it. */
+#define DEAD_LETTER_VALUE_MAX 65536
+
 static void json_append_string(char **json, size_t *len, size_t *cap, const redisReply *item)
 {
-	char *text = item->type == REDIS_REPLY_STRING ? sanitized_copy(item->str, item->len)
-						       : lr_xstrdup("");
+	bool cut = item->type == REDIS_REPLY_STRING && item->len > DEAD_LETTER_VALUE_MAX;
+	char *text = item->type != REDIS_REPLY_STRING ? lr_xstrdup("")
+		     : sanitized_copy(item->str, cut ? DEAD_LETTER_VALUE_MAX : item->len);
+	if (cut) {
+		char *marked = lr_xasprintf("%s... [%zu bytes, cut]", text, item->len);
+		free(text);
+		text = marked;
+	}
 	size_t need = strlen(text) * 6 + 4;
 	if (*len + need >= *cap) {
 		*cap = (*len + need) * 2;
@@ -221,6 +232,12 @@ static const char *check_values(struct entry_values *e)
 	if (!lr_parse_uint(values[F_VISITED_ON], strlen(values[F_VISITED_ON]), MAX_VISITED_ON_MS,
 			   &e->visited_ms))
 		return "visited_on is not Unix milliseconds";
+	/* The edge's verdicts only: anything else (say a stray CR LF at a record's end) would
+	 * silently take the click out of the default report. */
+	const char *nh = values[F_NON_HUMAN];
+	if (nh && *nh && strcmp(nh, "bot") != 0 && strcmp(nh, "preview") != 0 &&
+	    strcmp(nh, "head") != 0 && strcmp(nh, "prefetch") != 0)
+		return "non_human is not empty, bot, preview, head or prefetch";
 	/* Optional numbers: a bad value is stored as NULL rather than losing the click. */
 	if (values[F_TXTLY_ID] &&
 	    !lr_parse_uint(values[F_TXTLY_ID], strlen(values[F_TXTLY_ID]), MAX_BIGINT, &e->txtly_id))

@@ -22,16 +22,17 @@ sub hex_of { my $s = shift; utf8::encode($s) if utf8::is_utf8($s); return unpack
 # Every text column gets bytes COPY's text format treats as syntax: TAB, LF, CR,
 # backslash, what looks like an escape (\N, \t, \x41, \041), the end-of-data marker
 # "\." alone on a line, and a trailing backslash.
-my @text = qw(company_id code recipient short_url mobile_number client_ip browser platform
+# (company_id and non_human are checked values, not free text: they stay valid here)
+my @text = qw(code recipient short_url mobile_number client_ip browser platform
               platform_version engine country city device_type long_url channel message_id
-              campaign_name template_id user_agent method non_human);
+              campaign_name template_id user_agent method);
 my $nasty = "a\tb\nc\rd\\e \\N \\t \\x41 \\041\n\\.\nend\\";
 my $id = new_click_id();
 my %f = click_fields(click_id => $id, company_id => 'acme', non_human => '',
-                     map { ($_ => "$_:$nasty") } grep { $_ ne 'company_id' } @text);
+                     map { ($_ => "$_:$nasty") } @text);
 my $sid = xadd_click(%f);
 is(drain_once(), "drained: 1 stored, 0 duplicates, 0 dead letters\n", 'nasty entry stored');
-for my $col (grep { $_ ne 'company_id' } @text) {
+for my $col (@text) {
     is(psql("SELECT encode(convert_to($col, 'UTF8'), 'hex') FROM clicks WHERE click_id = '$id'"),
        hex_of($f{$col}), "$col stored byte for byte");
 }

@@ -75,6 +75,8 @@ my @bad = (
     [record_value(click_fields(click_id => 'XYZ')), 'click_id is not 32 lowercase hex characters'],
     [record_value(click_fields(company_id => '')), 'missing company_id'],
     [record_value(click_fields(visited_on => 'soon')), 'visited_on is not Unix milliseconds'],
+    [record_value(click_fields()) . "\r\n", 'non_human is not empty, bot, preview, head or prefetch'],
+    ["9\t" . ("\x01" x 100_000), 'record version is not 2'],
 );
 my %want = map { (xadd_record($_->[0]) => $_->[1]) } @bad;
 is(drain_once(), "drained: 0 stored, 0 duplicates, " . scalar(@bad) . " dead letters\n",
@@ -83,5 +85,7 @@ my %got = map { ($_->[0] => $_->[1]) }
     @{psql_rows("SELECT stream_id, reason FROM dead_letters WHERE stream = '$ENV{LINKREPORT_STREAM}'")};
 is_deeply(\%got, \%want, 'each with its reason');
 is((split /\n/, redis('XPENDING', $ENV{LINKREPORT_STREAM}, 'linkreport'))[0], 0, 'all acknowledged');
+is(psql("SELECT max(length(entry)) < 400000 AND bool_or(entry LIKE '%... [100002 bytes, cut]%') FROM dead_letters"),
+   't', 'a huge value is kept cut, with its size');
 
 done_testing();
