@@ -97,13 +97,23 @@ static const char *parse_line(char *text, int line, char *why, size_t why_size)
 	return NULL;
 }
 
+/* A configuration is a few dozen short lines; anything much bigger is a mistake. */
+#define CONFIG_FILE_MAX (1 << 20)
+
 int lr_config_file_read(const char *path)
 {
-	FILE *f = fopen(path, "r");
+	/* stat first: opening a FIFO for reading would wait for a writer forever */
 	struct stat st;
-	if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		lr_err("%s: cannot read the configuration file: not a regular file", path);
+		return EX_USAGE;
+	}
+	FILE *f = fopen(path, "r");
+	if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONFIG_FILE_MAX) {
 		lr_err("%s: cannot read the configuration file: %s", path,
-		       f ? "not a regular file" : strerror(errno));
+		       !f ? strerror(errno)
+		       : S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
 		if (f)
 			fclose(f);
 		return EX_USAGE;

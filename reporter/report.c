@@ -112,6 +112,14 @@ int lr_report_to_file(const char *who, PGconn *conn, const char *company, const 
 		      const char *from, const char *to, bool include_non_human,
 		      const char *path, bool usage_error_on_create, long long *rows)
 {
+	/* The rename would replace whatever is there: a device, a FIFO or a symbolic link at
+	 * the path is refused rather than replaced by a CSV (run as root, --out /dev/full
+	 * did just that). */
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		lr_err("%s: %s exists and is not a regular file; not replaced", who, path);
+		return usage_error_on_create ? EX_USAGE : EX_SOFTWARE;
+	}
 	/* A temporary file renamed into place: readers never see a half-written report. */
 	char *tmp_path = lr_xasprintf("%s.tmp.XXXXXX", path);
 	FILE *out = NULL;

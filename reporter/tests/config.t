@@ -122,6 +122,20 @@ unlike($err, qr/hunter2/, 'a line without = is not echoed');
 ($rc, $out, $err) = lr('--config', "$dir/missing.conf", 'migrate');
 is($rc, 64, 'missing file: 64');
 like($err, qr/^linkreport: \Q$dir\E\/missing\.conf: cannot read the configuration file: No such file/, 'says so');
+
+# A FIFO is refused before it is opened (opening it would wait for a writer forever); a
+# file over 1 MiB is refused before it is read.
+system('mkfifo', "$dir/fifo.conf") == 0 or die "mkfifo: $!";
+($rc, $out, $err) = lr('--config', "$dir/fifo.conf", 'config');
+is($rc, 64, 'a FIFO as configuration file: 64');
+like($err, qr/fifo\.conf: cannot read the configuration file: not a regular file/, 'says so');
+open(my $big, '>', "$dir/big.conf") or die $!;
+print $big "# padding\n" x 110_000;
+close $big;
+chmod 0600, "$dir/big.conf";
+($rc, $out, $err) = lr('--config', "$dir/big.conf", 'config');
+is($rc, 64, 'a configuration file over 1 MiB: 64');
+like($err, qr/big\.conf: cannot read the configuration file: larger than 1 MiB/, 'says so');
 ($rc, $out, $err) = lr('--config', $dir, 'migrate');
 is($rc, 64, 'a folder: 64');
 

@@ -137,6 +137,17 @@ for my $case ([['--company', 'nobody', '--from', '2024-01-01', '--to', '2024-01-
 is($rc, 64, 'unwritable --out exits 64');
 like($err, qr/^linkreport: report: cannot create /, 'says so');
 
+# A path that is there and is not a regular file (a FIFO, a symbolic link) is not replaced.
+system('mkfifo', "$dir/fifo.csv") == 0 or die "mkfifo: $!";
+symlink("$dir/acme.csv", "$dir/link.csv") or die "symlink: $!";
+for my $target ("$dir/fifo.csv", "$dir/link.csv") {
+    my ($frc, $fout, $ferr) = lr('report', '--company', 'acme', '--from', '2024-02-01', '--to', '2024-02-29',
+                                 '--out', $target);
+    is($frc, 64, "--out $target (not a regular file): 64");
+    like($ferr, qr/\Q$target\E exists and is not a regular file; not replaced/, '... says so');
+}
+ok(-p "$dir/fifo.csv" && -l "$dir/link.csv", 'both left as they were');
+
 # PostgreSQL lost in the middle of a report (an administrator ends the backend, a
 # failover): 69 "unavailable", like a failed connect, not 70. 300,000 rows (about 30 MB of
 # CSV) so the report is still streaming when its backend is terminated.
