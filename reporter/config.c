@@ -200,8 +200,9 @@ int lr_config_init(struct lr_config *cfg, int argc, char **argv)
 	memset(cfg, 0, sizeof *cfg);
 	/* The file first: it supplies what neither option nor environment sets. */
 	const char *path = env_value("LINKREPORT_CONFIG");
-	bool config_option = false;
+	bool config_option = false, help = false;
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
 		bool given = strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0;
 		if (given && config_option) {
 			/* checked here, before reading either file (lr_config_take_option would
@@ -215,7 +216,8 @@ int lr_config_init(struct lr_config *cfg, int argc, char **argv)
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			path = argv[i] + 9;
 	}
-	if (path && *path) {
+	/* --help answers even when the file is broken: it is what one reads to mend it */
+	if (path && *path && !help) {
 		int status = lr_config_file_read(path);
 		if (status)
 			return status;

@@ -226,6 +226,20 @@ static int config_usage(void)
 	return EX_OK;
 }
 
+/* One field of the TAB-separated output: a control character or backslash in a value
+ * (the environment can hold any) is written \xHH or \\, so no value forges a line. */
+static void print_escaped(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\", stdout);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+}
+
 int cmd_config(const struct lr_config *cfg, int argc, char **argv)
 {
 	const char *who = "config";
@@ -253,7 +267,9 @@ int cmd_config(const struct lr_config *cfg, int argc, char **argv)
 			shown = lr_xstrdup("(hidden)");
 		else if (value && (key->flags & LR_KEY_HAS_PASSWORD) && holds_password(value))
 			shown = masked_conninfo(value);
-		printf("%s\t%s\t", key->name, shown ? shown : value ? value : "");
+		printf("%s\t", key->name);
+		print_escaped(shown ? shown : value ? value : "");
+		putchar('\t');
 		free(shown);
 		switch (src) {
 		case LR_SRC_OPTION: printf("option --%s\n", key->name); break;

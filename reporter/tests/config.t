@@ -123,6 +123,25 @@ unlike($err, qr/hunter2/, 'a line without = is not echoed');
 is($rc, 64, 'missing file: 64');
 like($err, qr/^linkreport: \Q$dir\E\/missing\.conf: cannot read the configuration file: No such file/, 'says so');
 
+# --help answers even with a broken configuration file.
+{
+    local $ENV{LINKREPORT_CONFIG} = "$dir/missing.conf";
+    for my $args (['--help'], ['config', '--help'], ['drain', '--help']) {
+        my ($hrc, $hout) = lr(@$args);
+        is($hrc, 0, "@$args with a missing LINKREPORT_CONFIG file: 0");
+        like($hout, qr/usage: linkreport/, '... and the usage');
+    }
+}
+
+# `config` output cannot be forged by a value: control characters are written \xHH.
+{
+    local $ENV{LINKREPORT_STREAM} = "a\tb\nkey-prefix\tevil\\";
+    my ($crc, $cout) = lr('config');
+    is($crc, 0, 'config with control characters in a value: 0');
+    like($cout, qr/^stream\ta\\x09b\\x0akey-prefix\\x09evil\\\\\tenv LINKREPORT_STREAM$/m, '... written escaped');
+    unlike($cout, qr/^key-prefix\tevil/m, '... no forged line');
+}
+
 # A FIFO is refused before it is opened (opening it would wait for a writer forever); a
 # file over 1 MiB is refused before it is read.
 system('mkfifo', "$dir/fifo.conf") == 0 or die "mkfifo: $!";
