@@ -933,11 +933,12 @@ static const char usage[] =
 	"With several Redis servers (--redis A,B: one per edge region) it reads each in\n"
 	"turn; one that fails is set aside and retried while the others go on.\n";
 
-static bool parse_positive(const char *who, const char *option, const char *value,
-			   long long max, long long *out)
+/* One message for every bad value, naming the real range. */
+static bool parse_ranged(const char *who, const char *option, const char *value,
+			 long long min, long long max, long long *out)
 {
-	if (!lr_parse_uint(value, strlen(value), max, out)) {
-		lr_err("%s: %s must be an integer from 0 to %lld", who, option, max);
+	if (!lr_parse_uint(value, strlen(value), max, out) || *out < min) {
+		lr_err("%s: %s must be an integer from %lld to %lld", who, option, min, max);
 		return false;
 	}
 	return true;
@@ -995,19 +996,19 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 		case 'g': opt.group = optarg; break;
 		case 'c': opt.consumer = optarg; break;
 		case 'n':
-			if (!parse_positive(who, "--count", optarg, 100000, &opt.count))
+			if (!parse_ranged(who, "--count", optarg, 1, 100000, &opt.count))
 				return EX_USAGE;
 			break;
 		case 'b':
-			if (!parse_positive(who, "--block-ms", optarg, 3600000, &opt.block_ms))
+			if (!parse_ranged(who, "--block-ms", optarg, 0, 3600000, &opt.block_ms))
 				return EX_USAGE;
 			break;
 		case 'f':
-			if (!parse_positive(who, "--flush-ms", optarg, 60000, &opt.flush_ms))
+			if (!parse_ranged(who, "--flush-ms", optarg, 0, 60000, &opt.flush_ms))
 				return EX_USAGE;
 			break;
 		case 'i':
-			if (!parse_positive(who, "--claim-idle-ms", optarg, 86400000LL * 365,
+			if (!parse_ranged(who, "--claim-idle-ms", optarg, 0, 86400000LL * 365,
 					    &opt.claim_idle_ms))
 				return EX_USAGE;
 			break;
@@ -1018,12 +1019,8 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 				lr_err("%s: unknown option '--interval' (see --help)", who);
 				return EX_USAGE;
 			}
-			if (!parse_positive(who, "--interval", optarg, 86400, &opt.interval))
+			if (!parse_ranged(who, "--interval", optarg, 1, 86400, &opt.interval))
 				return EX_USAGE;
-			if (opt.interval == 0) {
-				lr_err("%s: --interval must be at least 1", who);
-				return EX_USAGE;
-			}
 			break;
 		case 'h': fputs(schedule ? run_usage : usage, stdout); return EX_OK;
 		default: return EX_USAGE;
@@ -1032,10 +1029,6 @@ static int drain_command(const struct lr_config *cfg, int argc, char **argv, boo
 	int status = lr_no_operands(who, argc, argv);
 	if (status)
 		return status;
-	if (opt.count == 0) {
-		lr_err("%s: --count must be at least 1", who);
-		return EX_USAGE;
-	}
 	if (!*opt.group || (opt.consumer && !*opt.consumer)) {
 		lr_err("%s: --group and --consumer must not be empty", who);
 		return EX_USAGE;

@@ -205,6 +205,8 @@ static const char *read_entry(const redisReply *fields, struct entry_values *e)
 		const redisReply *name = fields->element[i], *value = fields->element[i + 1];
 		if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
 			return "field or value is not a string";
+		if (strcmp(name->str, LR_RECORD_FIELD) == 0)
+			return "a record field beside other fields";
 		for (int f = 0; f < N_FIELDS; f++) {
 			if (name->len == name_lens[f] && memcmp(name->str, field_names[f], name->len) == 0) {
 				set_value(e, f, value->str, value->len);

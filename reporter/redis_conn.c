@@ -51,6 +51,11 @@ redisContext *lr_redis_open_addr(const char *addr, int command_timeout_ms, int *
 	const struct timeval connect_timeout = {5, 0};
 	const char *const full_addr = addr;
 	redisContext *ctx;
+	if (strcmp(addr, "unix:") == 0) {
+		snprintf(why, why_size, "LINKREPORT_REDIS/--redis: unix: needs a socket path");
+		*status = EX_USAGE;
+		return NULL;
+	}
 	if (strncmp(addr, "unix:", 5) == 0) {
 		ctx = redisConnectUnixWithTimeout(addr + 5, connect_timeout);
 	} else {
