@@ -39,4 +39,8 @@ int lr_no_operands(const char *who, int argc, char **argv);
 /* For a required option left out. Returns EX_USAGE. */
 int lr_missing(const char *who, const char *option);
 
+/* --company: 64 when missing, 65 when it cannot name a company ([A-Za-z0-9_-]{1,64}),
+ * else 0. */
+int lr_company_option(const char *who, const char *company);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "util.h"
+#include "validate.h"
 
 static const char usage[] =
 	"usage: linkreport [global options] COMMAND [options]\n"
@@ -225,4 +226,15 @@ int lr_missing(const char *who, const char *option)
 {
 	lr_err("%s: %s is required (see --help)", who, option);
 	return EX_USAGE;
+}
+
+int lr_company_option(const char *who, const char *company)
+{
+	if (!company)
+		return lr_missing(who, "--company");
+	if (!lr_valid_code(company)) {
+		lr_err("%s: unknown company '%s'", who, company);
+		return EX_DATAERR;
+	}
+	return EX_OK;
 }

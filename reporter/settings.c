@@ -137,12 +137,8 @@ int cmd_settings_set(const struct lr_config *cfg, int argc, char **argv)
 	int status = lr_no_operands(who, argc, argv);
 	if (status)
 		return status;
-	if (!company)
-		return lr_missing(who, "--company");
-	if (!lr_valid_code(company)) {
-		lr_err("%s: unknown company '%s'", who, company);
-		return EX_DATAERR;
-	}
+	if ((status = lr_company_option(who, company)))
+		return status;
 	char *list = NULL;
 	if (recipients) {
 		char *bad = NULL;
@@ -257,12 +253,8 @@ int cmd_settings_show(const struct lr_config *cfg, int argc, char **argv)
 	int status = lr_no_operands(who, argc, argv);
 	if (status)
 		return status;
-	if (!company)
-		return lr_missing(who, "--company");
-	if (!lr_valid_code(company)) {
-		lr_err("%s: unknown company '%s'", who, company);
-		return EX_DATAERR;
-	}
+	if ((status = lr_company_option(who, company)))
+		return status;
 	PGconn *conn = lr_db_connect(cfg, who, &status);
 	if (!conn)
 		return status;
