@@ -21,13 +21,17 @@ start() {
     --daemonize yes --pidfile "$run/redis.pid" --logfile "$run/redis.log" --dir "$run"
 
   # PostgreSQL refuses to run as root: the cluster belongs to the postgres user and lives
-  # in a folder that user can reach whatever the checkout's permissions are.
+  # in a folder that user can reach whatever the checkout's permissions are (a checkout
+  # under a mode-700 folder such as mktemp's is not). The postgres user is handed that
+  # folder's real path, never a path through the checkout, and runs from /.
   pgdata="$run/pg"
   if [ "$(id -u)" = 0 ]; then
     pgtmp=$(mktemp -d /tmp/linkreport-pg.XXXXXX)
+    chmod 755 "$pgtmp"
     chown postgres: "$pgtmp"
     ln -sfn "$pgtmp" "$pgdata"
-    as_pg=(runuser -u postgres --)
+    pgdata=$pgtmp
+    as_pg=(env -C / runuser -u postgres --)
   else
     mkdir -p "$pgdata"
     as_pg=()
@@ -49,6 +53,7 @@ export LR_REDIS_PORT=$redis_port
 export LR_PG_PORT=$pg_port
 export LR_SMTP_PORT=$smtp_port
 export LR_RUN_DIR='$run'
+export LR_PG_DIR='$pgdata'
 ENV
 }
 
@@ -58,7 +63,7 @@ stop() {
   [ -f "$run/smtp.pid" ] && kill "$(cat "$run/smtp.pid")" 2>/dev/null || true
   if [ -d "$run/pg/data" ]; then
     if [ "$(id -u)" = 0 ]; then
-      runuser -u postgres -- "$pgbin/pg_ctl" -D "$run/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+      env -C / runuser -u postgres -- "$pgbin/pg_ctl" -D "$(readlink -f "$run/pg")/data" -m fast -w stop >/dev/null 2>&1 || true
       rm -rf "$(readlink -f "$run/pg")"
     else
       "$pgbin/pg_ctl" -D "$run/pg/data" -m fast -w stop >/dev/null 2>&1 || true

@@ -70,11 +70,14 @@ is($stored[0] + $stored[1], 20_000, 'together exactly all, none twice');
 is(psql('SELECT count(DISTINCT click_id) FROM clicks'), 20_000, 'distinct click ids');
 
 # --- PostgreSQL restarted mid-drain
-my $pgdata = "$ENV{LR_RUN_DIR}/pg/data";
+# LR_PG_DIR is the cluster's real folder (as root, outside the checkout, which the
+# postgres user may not be able to reach)
+my $pgdir = $ENV{LR_PG_DIR} // "$ENV{LR_RUN_DIR}/pg";
+my $pgdata = "$pgdir/data";
 SKIP: {
     skip "no PostgreSQL data folder of this test run at $pgdata", 5 unless -d $pgdata;
     my ($pgbin) = sort { $b cmp $a } glob('/usr/lib/postgresql/*/bin');
-    my @as_pg = $> == 0 ? ('runuser', '-u', 'postgres', '--') : ();
+    my @as_pg = $> == 0 ? ('env', '-C', '/', 'runuser', '-u', 'postgres', '--') : ();
 
     load(30_000);
     # the options the server runs with, to start it again the same way
@@ -93,7 +96,7 @@ SKIP: {
     sleep 2;
     my @cmd = map { s/^"(.*)"$/$1/r } ($opts =~ /("[^"]*"|\S+)/g);
     my $postgres = shift @cmd;
-    system(@as_pg, "$pgbin/pg_ctl", '-s', '-D', $pgdata, '-w', '-l', "$ENV{LR_RUN_DIR}/pg/server.log",
+    system(@as_pg, "$pgbin/pg_ctl", '-s', '-D', $pgdata, '-w', '-l', "$pgdir/server.log",
            '-o', join(' ', grep { $_ ne '-D' && $_ ne $pgdata } @cmd), 'start') == 0
         or die 'pg_ctl start failed';
     is(wait_rows(50_000, 90), 50_000, 'the drain resumed by itself and stored every click');
