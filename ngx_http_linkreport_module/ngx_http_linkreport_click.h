@@ -1,6 +1,6 @@
 /*
- * The click record: one Redis stream entry per tap, with every field the report needs
- * (docs/data-contract.md lists them).
+ * The click record: one per tap, with every field the report needs
+ * (docs/data-contract.md lists them); the records of a cycle share one stream entry.
  */
 
 #ifndef NGX_HTTP_LINKREPORT_CLICK_H
@@ -38,11 +38,11 @@ typedef struct {
 ngx_int_t ngx_http_linkreport_click_init(ngx_log_t *log);
 
 /*
- * Builds the XADD command for a tap on link, as a Redis protocol buffer ready for
- * redisAsyncFormattedCommand(). Returns its length, or -1; *cmd is freed with free().
+ * Writes the click record of a tap on link into this cycle's batch for the stream
+ * (ngx_http_linkreport_spool.h). NGX_ERROR when out of memory.
  */
-int ngx_http_linkreport_click_format(ngx_http_request_t *r,
+ngx_int_t ngx_http_linkreport_click_format(ngx_http_request_t *r,
     ngx_http_linkreport_main_conf_t *lmcf, ngx_http_linkreport_link_t *link,
-    char **cmd, ngx_str_t *click_id);
+    ngx_str_t *click_id);
 
 #endif /* NGX_HTTP_LINKREPORT_CLICK_H */

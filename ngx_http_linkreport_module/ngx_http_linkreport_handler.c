@@ -228,21 +228,9 @@ ngx_http_linkreport_cleanup(void *data)
 }
 
 
-/* the record leaves once the event loop runs again, after the response */
-static void
-ngx_http_linkreport_send_click(ngx_http_linkreport_main_conf_t *lmcf, char *click,
-    int len)
-{
-    if (click != NULL) {
-        ngx_http_linkreport_deliver(lmcf, click, (size_t) len);
-    }
-}
-
-
 /* the redirect for a link whose fields are in ctx->link; builds the click record too */
 static ngx_int_t
-ngx_http_linkreport_redirect(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx,
-    char **click, int *click_len)
+ngx_http_linkreport_redirect(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx)
 {
     ngx_str_t                        *f;
     ngx_http_linkreport_loc_conf_t   *llcf;
@@ -274,10 +262,10 @@ ngx_http_linkreport_redirect(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *c
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *click_len = ngx_http_linkreport_click_format(r, lmcf, &ctx->link, click,
-                                                  &ctx->click_id);
-    if (*click_len < 0) {
-        *click = NULL;
+    /* queued: it leaves for Redis once this event is handled, after the response */
+    if (ngx_http_linkreport_click_format(r, lmcf, &ctx->link, &ctx->click_id)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "linkreport: click on \"%V\" not recorded: out of memory",
                       &ctx->link.code);
@@ -371,7 +359,7 @@ ngx_http_linkreport_read_reply(ngx_http_request_t *r, ngx_http_linkreport_ctx_t 
  */
 static ngx_int_t
 ngx_http_linkreport_serve_stale(ngx_http_request_t *r, ngx_http_linkreport_ctx_t *ctx,
-    ngx_int_t status, char **click, int *click_len)
+    ngx_int_t status)
 {
     ngx_http_linkreport_main_conf_t  *lmcf;
 
@@ -382,7 +370,7 @@ ngx_http_linkreport_serve_stale(ngx_http_request_t *r, ngx_http_linkreport_ctx_t
            == NGX_HTTP_LINKREPORT_CACHE_STALE)
     {
         ctx->cache_status = NGX_HTTP_LINKREPORT_CACHE_STALE;
-        return ngx_http_linkreport_redirect(r, ctx, click, click_len);
+        return ngx_http_linkreport_redirect(r, ctx);
     }
 
     return status;
@@ -392,29 +380,21 @@ ngx_http_linkreport_serve_stale(ngx_http_request_t *r, ngx_http_linkreport_ctx_t
 static void
 ngx_http_linkreport_timeout_handler(ngx_event_t *ev)
 {
-    int                               click_len;
-    char                             *click;
     ngx_int_t                         rc;
     ngx_http_request_t               *r = ev->data;
     ngx_connection_t                 *c = r->connection;
     ngx_http_linkreport_ctx_t        *ctx;
-    ngx_http_linkreport_main_conf_t  *lmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_linkreport_module);
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
 
     ngx_log_error(NGX_LOG_ERR, c->log, 0,
                   "linkreport: redis lookup of \"%V\" timed out", &ctx->link.code);
 
     ngx_http_linkreport_cleanup(ctx);
 
-    click = NULL;
-    click_len = 0;
-    rc = ngx_http_linkreport_serve_stale(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE, &click,
-                                         &click_len);
+    rc = ngx_http_linkreport_serve_stale(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
 
     ngx_http_finalize_request(r, rc);
-    ngx_http_linkreport_send_click(lmcf, click, click_len);
     ngx_http_run_posted_requests(c);
 }
 
@@ -422,8 +402,6 @@ ngx_http_linkreport_timeout_handler(ngx_event_t *ev)
 static void
 ngx_http_linkreport_lookup_done(redisAsyncContext *ac, void *data, void *privdata)
 {
-    int                               click_len;
-    char                             *click;
     ngx_int_t                         rc;
     ngx_connection_t                 *c;
     ngx_http_request_t               *r;
@@ -453,9 +431,6 @@ ngx_http_linkreport_lookup_done(redisAsyncContext *ac, void *data, void *privdat
         ngx_del_timer(&ctx->timeout);
     }
 
-    click = NULL;
-    click_len = 0;
-
     rc = ngx_http_linkreport_read_reply(r, ctx, data);
 
     if (rc == NGX_OK || rc == NGX_DECLINED) {
@@ -464,18 +439,14 @@ ngx_http_linkreport_lookup_done(redisAsyncContext *ac, void *data, void *privdat
                                           c->log);
         }
 
-        rc = (rc == NGX_OK) ? ngx_http_linkreport_redirect(r, ctx, &click, &click_len)
+        rc = (rc == NGX_OK) ? ngx_http_linkreport_redirect(r, ctx)
                             : NGX_HTTP_NOT_FOUND;
 
     } else if (rc == NGX_HTTP_SERVICE_UNAVAILABLE) {
-        rc = ngx_http_linkreport_serve_stale(r, ctx, rc, &click, &click_len);
+        rc = ngx_http_linkreport_serve_stale(r, ctx, rc);
     }
 
     ngx_http_finalize_request(r, rc);
-
-    /* the redirect is on its way; now the click goes to the stream */
-    ngx_http_linkreport_send_click(lmcf, click, click_len);
-
     ngx_http_run_posted_requests(c);
 }
 
@@ -483,8 +454,6 @@ ngx_http_linkreport_lookup_done(redisAsyncContext *ac, void *data, void *privdat
 ngx_int_t
 ngx_http_linkreport_handler(ngx_http_request_t *r)
 {
-    int                               click_len;
-    char                             *click;
     size_t                            i, argc;
     u_char                           *key;
     ngx_int_t                         rc;
@@ -533,12 +502,8 @@ ngx_http_linkreport_handler(ngx_http_request_t *r)
         }
 
         if (ctx->cache_status == NGX_HTTP_LINKREPORT_CACHE_HIT) {
-            /* answered without a round trip; the record leaves once we return */
-            click = NULL;
-            click_len = 0;
-            rc = ngx_http_linkreport_redirect(r, ctx, &click, &click_len);
-            ngx_http_linkreport_send_click(lmcf, click, click_len);
-            return rc;
+            /* answered without a round trip */
+            return ngx_http_linkreport_redirect(r, ctx);
         }
     }
 
@@ -547,12 +512,7 @@ ngx_http_linkreport_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "linkreport: redis is not connected, cannot resolve \"%V\"",
                       &ctx->link.code);
-        click = NULL;
-        click_len = 0;
-        rc = ngx_http_linkreport_serve_stale(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                             &click, &click_len);
-        ngx_http_linkreport_send_click(lmcf, click, click_len);
-        return rc;
+        return ngx_http_linkreport_serve_stale(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);

@@ -811,7 +811,8 @@ ngx_http_linkreport_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    /* Redis first: records it cannot confirm in time still reach the spool */
+    /* the last batch, then Redis: records it cannot confirm in time reach the spool */
+    ngx_http_linkreport_batch_flush();
     ngx_http_linkreport_redis_stop(lmcf->redis);
     ngx_http_linkreport_spool_stop(lmcf);
     lmcf->redis = NULL;

@@ -84,4 +84,21 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_linkreport_module;
 
+
+/* n in decimal at p, digits written by hand: ngx_sprintf()'s generic formatting cost
+ * more than the rest of a record's numbers together (callgrind) */
+static ngx_inline u_char *
+ngx_http_linkreport_decimal(u_char *p, uint64_t n)
+{
+    u_char   digits[NGX_INT64_LEN];
+    u_char  *d = digits + sizeof(digits);
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, digits + sizeof(digits) - d);
+}
+
 #endif /* NGX_HTTP_LINKREPORT_MODULE_H */

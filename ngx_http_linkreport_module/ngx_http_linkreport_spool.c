@@ -42,16 +42,35 @@ struct ngx_http_linkreport_spool_s {
     u_char                           *buf;
 };
 
-/* a record on its way to Redis: kept until Redis says it has it */
+/*
+ * The click records of one event-loop cycle, sent as ONE stream entry: Redis spends
+ * per entry, and per reply the worker spends hiredis's allocations, what the records of
+ * a burst would otherwise each cost. Kept whole until Redis says it has it.
+ */
 typedef struct {
     ngx_http_linkreport_main_conf_t  *lmcf;
-    size_t                            len;
-    u_char                            data[1];
-} ngx_http_linkreport_record_t;
+    ngx_uint_t                        records;
+    u_char                           *cmd;      /* the XADD, once the batch is closed */
+    size_t                            cmd_len;
+    u_char                           *last;     /* end of the records so far */
+    u_char                           *end;
+    u_char                            data[1];  /* room for the XADD's head, records */
+} ngx_http_linkreport_batch_t;
 
 
 /* records this worker has sent and Redis has not answered yet */
-static ngx_uint_t  ngx_http_linkreport_inflight;
+static ngx_uint_t                    ngx_http_linkreport_inflight;
+
+/* a spooled XADD being replayed: its records are counted once Redis confirms it */
+typedef struct {
+    ngx_http_linkreport_spool_t      *spool;
+    ngx_uint_t                        records;
+} ngx_http_linkreport_replay_t;
+
+
+/* the batch of this cycle, and the posted event that closes it */
+static ngx_http_linkreport_batch_t  *ngx_http_linkreport_batch;
+static ngx_event_t                   ngx_http_linkreport_batch_event;
 
 
 char *
@@ -130,7 +149,7 @@ ngx_http_linkreport_spool_file(ngx_http_linkreport_spool_t *sp, u_char *buf,
 
 static void
 ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *data,
-    size_t len)
+    size_t len, ngx_uint_t records)
 {
     ssize_t                       n;
     ngx_file_info_t               fi;
@@ -138,18 +157,19 @@ ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *d
     u_char                        path[NGX_MAX_PATH];
 
     if (sp == NULL || sp->stopping) {
-        ngx_http_linkreport_count(lmcf, dropped);
+        ngx_http_linkreport_count_n(lmcf, dropped, records);
         ngx_log_error(NGX_LOG_ERR, lmcf->log, 0,
-                      "linkreport: click record lost: redis cannot take it and %s",
+                      "linkreport: %ui click record(s) lost: redis cannot take them "
+                      "and %s", records,
                       sp ? "the worker is exiting" : "no linkreport_spool is set");
         return;
     }
 
     if ((size_t) sp->active_size + len > sp->limit) {
-        ngx_http_linkreport_count(lmcf, dropped);
+        ngx_http_linkreport_count_n(lmcf, dropped, records);
         ngx_log_error(NGX_LOG_ERR, sp->log, 0,
-                      "linkreport: click record lost: spool share of %uz bytes "
-                      "is full (%uA lost so far)", sp->limit,
+                      "linkreport: %ui click record(s) lost: spool share of %uz bytes "
+                      "is full (%uA lost so far)", records, sp->limit,
                       lmcf->counters ? lmcf->counters->dropped : 0);
         return;
     }
@@ -160,9 +180,10 @@ ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *d
         sp->active_fd = ngx_open_file(path, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
                                       0600);
         if (sp->active_fd == NGX_INVALID_FILE) {
-            ngx_http_linkreport_count(lmcf, dropped);
+            ngx_http_linkreport_count_n(lmcf, dropped, records);
             ngx_log_error(NGX_LOG_ERR, sp->log, ngx_errno,
-                          "linkreport: click record lost: cannot open \"%s\"", path);
+                          "linkreport: %ui click record(s) lost: cannot open \"%s\"",
+                          records, path);
             return;
         }
 
@@ -173,80 +194,225 @@ ngx_http_linkreport_spool_write(ngx_http_linkreport_main_conf_t *lmcf, u_char *d
     n = write(sp->active_fd, data, len);
 
     if (n != (ssize_t) len) {
-        /* a record is whole or absent: a torn one would be replayed as garbage */
+        /* a command is whole or absent: a torn one would be replayed as garbage */
         if (n > 0 && ftruncate(sp->active_fd, sp->active_size) != 0) {
             ngx_log_error(NGX_LOG_ALERT, sp->log, ngx_errno,
                           "linkreport: spool file left with a torn record");
         }
 
-        ngx_http_linkreport_count(lmcf, dropped);
+        ngx_http_linkreport_count_n(lmcf, dropped, records);
         ngx_log_error(NGX_LOG_ERR, sp->log, ngx_errno,
-                      "linkreport: click record lost: spool write failed");
+                      "linkreport: %ui click record(s) lost: spool write failed",
+                      records);
         return;
     }
 
     sp->active_size += len;
-    ngx_http_linkreport_count(lmcf, spooled);
+    ngx_http_linkreport_count_n(lmcf, spooled, records);
+}
+
+
+/* "{prefix}{n}\r\n" */
+static u_char *
+ngx_http_linkreport_resp_number(u_char *p, u_char prefix, size_t n)
+{
+    *p++ = prefix;
+    p = ngx_http_linkreport_decimal(p, n);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+static size_t
+ngx_http_linkreport_digits(size_t n)
+{
+    size_t  d;
+
+    for (d = 1; n >= 10; n /= 10) {
+        d++;
+    }
+
+    return d;
+}
+
+
+#define NGX_HTTP_LINKREPORT_XADD_HEAD      "*5\r\n$4\r\nXADD\r\n"
+#define NGX_HTTP_LINKREPORT_XADD_FIELD     "\r\n$1\r\n*\r\n$6\r\nrecord\r\n"
+
+/* room for the XADD's head before the records: its length is known only at the end */
+static size_t
+ngx_http_linkreport_batch_head_room(ngx_http_linkreport_main_conf_t *lmcf)
+{
+    return sizeof(NGX_HTTP_LINKREPORT_XADD_HEAD) - 1 + 1 + NGX_SIZE_T_LEN + 2
+           + lmcf->stream.len + sizeof(NGX_HTTP_LINKREPORT_XADD_FIELD) - 1
+           + 1 + NGX_SIZE_T_LEN + 2;
 }
 
 
 static void
 ngx_http_linkreport_delivered(redisAsyncContext *ac, void *data, void *privdata)
 {
-    redisReply                    *reply = data;
-    ngx_http_linkreport_record_t  *rec = privdata;
+    redisReply                   *reply = data;
+    ngx_http_linkreport_batch_t  *b = privdata;
 
-    ngx_http_linkreport_inflight--;
+    ngx_http_linkreport_inflight -= b->records;
 
     if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
-        ngx_http_linkreport_count(rec->lmcf, sent);
-        ngx_free(rec);
+        ngx_http_linkreport_count_n(b->lmcf, sent, b->records);
+        ngx_free(b);
         return;
     }
 
     /* Redis may or may not have it: spooled, it may arrive twice, never zero times */
-    ngx_log_error(NGX_LOG_WARN, rec->lmcf->log, 0,
-                  "linkreport: click record not confirmed by redis (%s), spooling it",
+    ngx_log_error(NGX_LOG_WARN, b->lmcf->log, 0,
+                  "linkreport: %ui click record(s) not confirmed by redis (%s), "
+                  "spooling them", b->records,
                   reply ? reply->str : "connection closed");
 
-    ngx_http_linkreport_spool_write(rec->lmcf, rec->data, rec->len);
-    ngx_free(rec);
+    ngx_http_linkreport_spool_write(b->lmcf, b->cmd, b->cmd_len, b->records);
+    ngx_free(b);
 }
 
 
+/* this cycle's batch becomes one XADD, to Redis or to the spool */
 void
-ngx_http_linkreport_deliver(ngx_http_linkreport_main_conf_t *lmcf, char *cmd,
-    size_t len)
+ngx_http_linkreport_batch_flush(void)
 {
-    redisAsyncContext             *ac;
-    ngx_http_linkreport_record_t  *rec;
+    size_t                            len, head;
+    u_char                           *p, *records;
+    redisAsyncContext                *ac;
+    ngx_http_linkreport_batch_t      *b = ngx_http_linkreport_batch;
+    ngx_http_linkreport_main_conf_t  *lmcf;
+
+    if (ngx_http_linkreport_batch_event.posted) {
+        ngx_delete_posted_event(&ngx_http_linkreport_batch_event);
+    }
+
+    if (b == NULL) {
+        return;
+    }
+
+    ngx_http_linkreport_batch = NULL;
+    lmcf = b->lmcf;
+
+    records = b->data + ngx_http_linkreport_batch_head_room(lmcf);
+    len = b->last - records;
+
+    head = sizeof(NGX_HTTP_LINKREPORT_XADD_HEAD) - 1
+           + 1 + ngx_http_linkreport_digits(lmcf->stream.len) + 2 + lmcf->stream.len
+           + sizeof(NGX_HTTP_LINKREPORT_XADD_FIELD) - 1
+           + 1 + ngx_http_linkreport_digits(len) + 2;
+
+    b->cmd = records - head;
+    p = ngx_cpymem(b->cmd, NGX_HTTP_LINKREPORT_XADD_HEAD,
+                   sizeof(NGX_HTTP_LINKREPORT_XADD_HEAD) - 1);
+    p = ngx_http_linkreport_resp_number(p, '$', lmcf->stream.len);
+    p = ngx_cpymem(p, lmcf->stream.data, lmcf->stream.len);
+    p = ngx_cpymem(p, NGX_HTTP_LINKREPORT_XADD_FIELD,
+                   sizeof(NGX_HTTP_LINKREPORT_XADD_FIELD) - 1);
+    (void) ngx_http_linkreport_resp_number(p, '$', len);
+
+    *b->last++ = '\r';
+    *b->last++ = '\n';
+    b->cmd_len = b->last - b->cmd;
 
     ac = ngx_http_linkreport_redis_context(lmcf->redis);
 
-    if (ac != NULL && ngx_http_linkreport_inflight < lmcf->max_inflight) {
-
-        rec = ngx_alloc(offsetof(ngx_http_linkreport_record_t, data) + len, lmcf->log);
-
-        if (rec != NULL) {
-            rec->lmcf = lmcf;
-            rec->len = len;
-            ngx_memcpy(rec->data, cmd, len);
-
-            if (redisAsyncFormattedCommand(ac, ngx_http_linkreport_delivered, rec, cmd,
-                                           len)
-                == REDIS_OK)
-            {
-                ngx_http_linkreport_inflight++;
-                free(cmd);
-                return;
-            }
-
-            ngx_free(rec);
-        }
+    if (ac != NULL && ngx_http_linkreport_inflight < lmcf->max_inflight
+        && redisAsyncFormattedCommand(ac, ngx_http_linkreport_delivered, b,
+                                      (char *) b->cmd, b->cmd_len)
+           == REDIS_OK)
+    {
+        ngx_http_linkreport_inflight += b->records;
+        return;
     }
 
-    ngx_http_linkreport_spool_write(lmcf, (u_char *) cmd, len);
-    free(cmd);
+    ngx_http_linkreport_spool_write(lmcf, b->cmd, b->cmd_len, b->records);
+    ngx_free(b);
+}
+
+
+static void
+ngx_http_linkreport_batch_handler(ngx_event_t *ev)
+{
+    ngx_http_linkreport_batch_flush();
+}
+
+
+u_char *
+ngx_http_linkreport_batch_record(ngx_http_linkreport_main_conf_t *lmcf, size_t len)
+{
+    size_t                        room, used, head;
+    u_char                       *p;
+    ngx_http_linkreport_batch_t  *b = ngx_http_linkreport_batch, *nb;
+
+    head = ngx_http_linkreport_batch_head_room(lmcf);
+
+    if (b != NULL
+        && (b->records == NGX_HTTP_LINKREPORT_BATCH_RECORDS
+            || (size_t) (b->last - b->data) - head + 1 + len
+               > NGX_HTTP_LINKREPORT_BATCH_BYTES))
+    {
+        ngx_http_linkreport_batch_flush();
+        b = NULL;
+    }
+
+    if (b == NULL) {
+        room = head + ngx_max(len, 4096) + 2;
+
+        b = ngx_alloc(offsetof(ngx_http_linkreport_batch_t, data) + room, lmcf->log);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->lmcf = lmcf;
+        b->records = 0;
+        b->last = b->data + head;
+        b->end = b->data + room;
+        ngx_http_linkreport_batch = b;
+
+        /*
+         * Closed once this cycle's events, posted ones included (nginx answers
+         * pipelined requests from posted events), and the ready events of one more
+         * look at epoll have been handled: nginx takes that look at once, without
+         * waiting, when ngx_posted_next_events is not empty.
+         */
+        if (ngx_http_linkreport_batch_event.handler == NULL) {
+            ngx_http_linkreport_batch_event.handler = ngx_http_linkreport_batch_handler;
+            ngx_http_linkreport_batch_event.log = lmcf->log;
+        }
+
+        ngx_post_event(&ngx_http_linkreport_batch_event, &ngx_posted_next_events);
+
+    } else if ((size_t) (b->end - b->last) < 1 + len + 2) {
+        /* grows by doubling, up to the batch's bound */
+        used = b->last - b->data;
+        room = ngx_max(2 * (size_t) (b->end - b->data), used + 1 + len + 2);
+
+        nb = ngx_alloc(offsetof(ngx_http_linkreport_batch_t, data) + room, lmcf->log);
+        if (nb == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(nb, b, offsetof(ngx_http_linkreport_batch_t, data) + used);
+        nb->last = nb->data + used;
+        nb->end = nb->data + room;
+        ngx_free(b);
+        b = nb;
+        ngx_http_linkreport_batch = b;
+    }
+
+    if (b->records) {
+        *b->last++ = '\n';
+    }
+
+    p = b->last;
+    b->last += len;
+    b->records++;
+
+    return p;
 }
 
 
@@ -315,18 +481,45 @@ ngx_http_linkreport_resp_len(u_char *p, size_t avail)
 static void
 ngx_http_linkreport_replayed(redisAsyncContext *ac, void *data, void *privdata)
 {
-    redisReply                   *reply = data;
-    ngx_http_linkreport_spool_t  *sp = privdata;
+    redisReply                    *reply = data;
+    ngx_http_linkreport_replay_t  *rp = privdata;
+    ngx_http_linkreport_spool_t   *sp = rp->spool;
 
     sp->replay_pending--;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         /* the whole file goes again from its start once Redis is back */
         sp->replay_failed = 1;
-        return;
+
+    } else {
+        ngx_http_linkreport_count_n(sp->lmcf, replayed, rp->records);
     }
 
-    ngx_http_linkreport_count(sp->lmcf, replayed);
+    ngx_free(rp);
+}
+
+
+/*
+ * The click records in one spooled XADD: Redis's framing ends every line with CR LF,
+ * and inside the records value a bare LF separates two records (a record's own LF is
+ * escaped).
+ */
+static ngx_uint_t
+ngx_http_linkreport_records_in(u_char *p, size_t len)
+{
+    u_char      *lf, *start, *end;
+    ngx_uint_t   n;
+
+    n = 1;
+    start = p;
+
+    for (end = p + len; (lf = memchr(p, '\n', end - p)) != NULL; p = lf + 1) {
+        if (lf > start && lf[-1] != '\r') {
+            n++;
+        }
+    }
+
+    return n;
 }
 
 
@@ -477,8 +670,9 @@ static ngx_flag_t
 ngx_http_linkreport_spool_replay(ngx_http_linkreport_spool_t *sp,
     redisAsyncContext *ac)
 {
-    u_char   *p;
-    ssize_t   n, len;
+    u_char                        *p;
+    ssize_t                        n, len;
+    ngx_http_linkreport_replay_t  *rp;
 
     if (sp->replay_failed) {
         if (sp->replay_pending) {
@@ -536,16 +730,26 @@ ngx_http_linkreport_spool_replay(ngx_http_linkreport_spool_t *sp,
             break;
         }
 
-        if (redisAsyncFormattedCommand(ac, ngx_http_linkreport_replayed, sp,
+        rp = ngx_alloc(sizeof(ngx_http_linkreport_replay_t), sp->log);
+        if (rp == NULL) {
+            sp->replay_failed = 1;
+            return 1;
+        }
+
+        rp->spool = sp;
+        rp->records = ngx_http_linkreport_records_in(p, len);
+
+        if (redisAsyncFormattedCommand(ac, ngx_http_linkreport_replayed, rp,
                                        (char *) p, len)
             != REDIS_OK)
         {
+            ngx_free(rp);
             sp->replay_failed = 1;
             return 1;
         }
 
         sp->replay_pending++;
-        sp->replay_sent++;
+        sp->replay_sent += rp->records;
     }
 
     sp->replay_offset += p - sp->buf;

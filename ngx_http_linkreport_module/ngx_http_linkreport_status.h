@@ -19,9 +19,12 @@ char *ngx_http_linkreport_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* log phase: counts each tap by its final status and cache status */
 ngx_int_t ngx_http_linkreport_status_count(ngx_http_request_t *r);
 
-#define ngx_http_linkreport_count(lmcf, field)                                   \
+#define ngx_http_linkreport_count_n(lmcf, field, n)                              \
     if ((lmcf)->counters) {                                                      \
-        (void) ngx_atomic_fetch_add(&(lmcf)->counters->field, 1);                \
+        (void) ngx_atomic_fetch_add(&(lmcf)->counters->field, n);                \
     }
+
+#define ngx_http_linkreport_count(lmcf, field)                                   \
+    ngx_http_linkreport_count_n(lmcf, field, 1)
 
 #endif /* NGX_HTTP_LINKREPORT_STATUS_H */

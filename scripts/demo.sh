@@ -83,7 +83,7 @@ mapfile -t urls < <(cut -f1 "$run/links.tsv")
 
 # the edge sends each record right after its redirect; give the last ones a moment
 for _ in $(seq 50); do
-  [ "$(redis-cli -p "$LR_REDIS_PORT" XLEN linkreport:clicks)" -ge "$clicks" ] && break
+  [ "$(redis-cli -p "$LR_REDIS_PORT" --eval scripts/count_records.lua linkreport:clicks , -)" -ge "$clicks" ] && break
   sleep 0.1
 done
 "$lr" drain --once

@@ -68,10 +68,18 @@ sub count_lines {
 
 my $redirects = count_lines("$dir/logs/access.log", qr/^302$/);
 my $others = count_lines("$dir/logs/access.log", qr/^(?!302$)/);
-my $records = redis_cmd('XLEN', $stream);
+my @records = stream_entries($stream);
+my %ids = map { ($_->{click_id} // '') => 1 } @records;
+my ($largest) = sort { $b <=> $a } map { $_->{_records} } @records;
+my $entries = redis_cmd('XLEN', $stream);
 cmp_ok($redirects, '>', 1000, "load ran through three reloads ($redirects redirects)");
 is($others, 0, 'every request was redirected');
-is($records, $redirects, 'one click record per redirect, none lost to the reloads');
+is(scalar @records, $redirects, 'one click record per redirect, none lost to the reloads');
+is(scalar(grep { $_->{_bad} } @records), 0, 'every record is well formed');
+is(scalar keys %ids, $redirects, 'each with its own click id');
+# under load the records of one event-loop cycle share an entry, never more than 64
+cmp_ok($entries, '<', $redirects, "records share entries ($redirects in $entries)");
+cmp_ok($largest, '<=', 64, "at most 64 records in an entry (largest: $largest)");
 
 # many reloads leave exactly one Redis connection per live worker, no socket behind
 my $clients = sub { scalar grep { /cmd=/ } split /\n/, redis_cmd('CLIENT', 'LIST') };

@@ -7,6 +7,7 @@ use LinkReport::Test;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep);
 use Test::More ();
+use IO::Socket::INET;
 
 repeat_each(1);
 no_shuffle();
@@ -101,6 +102,40 @@ main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
 
 
 
+=== TEST 1b: taps of one event-loop cycle share one entry, also through the spool
+--- init
+main::own_redis('DEL', 't:clicks:spool');
+main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
+--- config
+    location / { linkreport; }
+    location = /st { linkreport_status; }
+--- request eval
+[ "GET /sp", "GET /st" ]
+--- between eval
+[ q{
+    Time::HiRes::sleep(0.3 * $main::Slow);
+    main::own_redis_stop();
+    # five requests in one write: nginx answers them in one read event
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Test::Nginx::Util::ServerPort")
+        or die "connect: $!";
+    print $s join '', ("GET /sp HTTP/1.1\r\nHost: localhost\r\n\r\n") x 4,
+        "GET /sp HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    my $answers = do { local $/; <$s> };
+    Test::More::is(scalar(() = $answers =~ m{^HTTP/1.1 302 }mg), 5, 'five pipelined taps, five redirects');
+    main::own_redis_start();
+    my @ids = main::stream_click_ids('t:clicks:spool', 6);
+    my %distinct = map { $_ => 1 } @ids;
+    Test::More::is(scalar(keys %distinct), 6, 'six distinct click records in the stream');
+    my $lens = main::own_redis('EVAL', q{local n = {} for _, e in ipairs(redis.call("XRANGE", KEYS[1], "-", "+")) do local c = 1 for _ in string.gmatch(e[2][2], "\n") do c = c + 1 end n[#n + 1] = c end return table.concat(n, ",")}, 1, 't:clicks:spool');
+    Test::More::is($lens, '1,5', 'the first tap alone, the five pipelined ones in one entry, replayed whole');
+  } ]
+--- response_body_like eval
+[ qr/302 Found/, qr/records_spooled 5\nrecords_replayed 5\n/ ]
+--- error_code eval
+[ 302, 200 ]
+
+
+
 === TEST 2: a full spool: redirects still served, every lost record counted and logged
 --- spool_size: 4k
 --- init
@@ -111,7 +146,7 @@ main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
 --- between eval
 [ "Time::HiRes::sleep(0.3 * \$main::Slow); main::own_redis_stop()", ("") x 38,
   q{
-    main::log_like(qr/click record lost: spool share of 4096 bytes is full \(\d+ lost so far\)/,
+    main::log_like(qr/\d+ click record\(s\) lost: spool share of 4096 bytes is full \(\d+ lost so far\)/,
                    'each lost record is logged with the count so far');
     main::own_redis_start();
     my @ids = main::stream_click_ids('t:clicks:spool', 2);

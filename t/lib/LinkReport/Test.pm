@@ -89,30 +89,39 @@ our @RecordFields = qw(click_id code recipient short_url txtly_id mobile_number 
     non_human);
 my %Unescape = ('\\' => '\\', t => "\t", n => "\n", r => "\r");
 
-# all entries of a stream as hashrefs (stream id under "_id"). The edge writes one field,
-# "record" = "2" TAB value TAB value ...; anything else is returned as its fields, with
-# "_bad" saying why it is not a record, so a check on any contract field fails.
+# every click record of a stream as a hashref (its entry's id under "_id", the number
+# of records that entry holds under "_records"). The edge writes one field, "record":
+# one or more records, LF between two, each "2" TAB value TAB value ...; anything else
+# is returned as its fields, with "_bad" saying why it is not a record, so a check on
+# any contract field fails.
 sub stream_entries {
     my ($key) = @_;
     my $raw = redis_cmd('XRANGE', $key, '-', '+');
     my @entries;
     for my $e (@$raw) {
         my @kv = @{ $e->[1] };
-        my %f;
+        my @records;
         if (@kv == 2 && $kv[0] eq 'record') {
-            my ($version, @values) = split /\t/, $kv[1], -1;
-            if ($version ne '2' || @values != @RecordFields
-                || grep { /\\(?![\\tnr])/ } @values) {
-                %f = (_bad => "malformed record: $kv[1]");
-            } else {
-                s/\\([\\tnr])/$Unescape{$1}/g for @values;
-                @f{@RecordFields} = @values;
+            for my $record (split /\n/, $kv[1], -1) {
+                my ($version, @values) = split /\t/, $record, -1;
+                my %f;
+                if (!defined $version || $version ne '2' || @values != @RecordFields
+                    || grep { /\\(?![\\tnr])/ } @values) {
+                    %f = (_bad => "malformed record: $record");
+                } else {
+                    s/\\([\\tnr])/$Unescape{$1}/g for @values;
+                    @f{@RecordFields} = @values;
+                }
+                push @records, \%f;
             }
         } else {
-            %f = (@kv, _bad => 'not a one-field record');
+            @records = ({ @kv, _bad => 'not a one-field record' });
         }
-        $f{_id} = $e->[0];
-        push @entries, \%f;
+        for my $f (@records) {
+            $f->{_id} = $e->[0];
+            $f->{_records} = scalar @records;
+            push @entries, $f;
+        }
     }
     return @entries;
 }
