@@ -210,7 +210,7 @@ ngx_http_linkreport_escapes(ngx_str_t *v)
         const __m128i  zero = _mm_setzero_si128();
         __m128i        x, hit;
 
-        for ( /* void */ ; end - c >= 16; c += 16) {
+        while (end - c >= 16) {
             x = _mm_loadu_si128((const __m128i *) c);
             /* x <= 0x1f exactly where the saturated x - 0x1f is 0 */
             hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_subs_epu8(x, ctl), zero),
@@ -218,6 +218,9 @@ ngx_http_linkreport_escapes(ngx_str_t *v)
             if (_mm_movemask_epi8(hit)) {
                 break;
             }
+
+            /* the last step overlaps the one before rather than leave a tail */
+            c = (end - c >= 32 || end - c == 16) ? c + 16 : end - 16;
         }
     }
 #endif

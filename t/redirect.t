@@ -319,3 +319,23 @@ Cache-Control: private, no-store
 ["GET /l/QS6", "GET /lQS6", "GET /l"]
 --- error_code eval
 [302, 404, 404]
+
+
+
+=== TEST 22: values holding backslash, TAB, LF or CR reach the record unchanged, wherever the byte sits
+--- links eval
+{ esc => { %$main::Link,
+  long_url => 'https://example.com/' . ('a' x 21) . '\\z',
+  campaign_name => "Tab\there",
+  channel => ('c' x 16) . "\r\n",
+  message_id => ('m' x 40) . "\\",
+  template_id => ('t' x 15) . "\t" . ('u' x 16) } }
+--- config
+    location / { linkreport; }
+--- request
+GET /esc
+--- error_code: 302
+--- click eval
+{ code => 'esc', long_url => 'https://example.com/' . ('a' x 21) . '\\z',
+  campaign_name => "Tab\there", channel => ('c' x 16) . "\r\n",
+  message_id => ('m' x 40) . "\\", template_id => ('t' x 15) . "\t" . ('u' x 16) }

@@ -106,7 +106,7 @@ sub stream_entries {
                 my ($version, @values) = split /\t/, $record, -1;
                 my %f;
                 if (!defined $version || $version ne '2' || @values != @RecordFields
-                    || grep { /\\(?![\\tnr])/ } @values) {
+                    || grep { !/^(?:[^\\]|\\[\\tnr])*$/s } @values) {
                     %f = (_bad => "malformed record: $record");
                 } else {
                     s/\\([\\tnr])/$Unescape{$1}/g for @values;
