@@ -2,6 +2,29 @@
 
 #include <string.h>
 
+size_t lr_record_count(const char *value, size_t len)
+{
+	size_t n = 1;
+	const char *end = value + len;
+	for (const char *p = value; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		n++;
+	return n;
+}
+
+/* *pos past len means done: after the last record, which may be empty (a trailing LF). */
+bool lr_record_next(const char *value, size_t len, size_t *pos, const char **record,
+		    size_t *record_len)
+{
+	if (*pos > len)
+		return false;
+	const char *start = value + *pos;
+	const char *lf = memchr(start, '\n', len - *pos);
+	*record = start;
+	*record_len = lf ? (size_t)(lf - start) : len - *pos;
+	*pos += *record_len + 1;
+	return true;
+}
+
 const char *lr_record_split(char *buf, size_t len, const char **values, size_t *lens,
 			    size_t max, size_t *count)
 {

@@ -381,14 +381,17 @@ static char *split_joined(const char *text, size_t len, size_t *count, const cha
 }
 
 #define R(text) text, sizeof(text) - 1
+/* A text to split, and what comes out: the pieces joined with '|', how many. */
+struct split_case {
+	const char *text;
+	size_t len;
+	const char *joined; /* NULL: refused */
+	size_t count;
+};
+
 static void test_record(void)
 {
-	static const struct {
-		const char *text;
-		size_t len;
-		const char *joined; /* NULL: refused */
-		size_t count;
-	} cases[] = {
+	static const struct split_case cases[] = {
 		{R("2\ta\tb\tc"), "a|b|c", 3},
 		{R("2\t\t\t"), "||", 3},
 		{R("2"), "", 0},
@@ -417,12 +420,74 @@ static void test_record(void)
 		free(joined);
 	}
 }
+
+/* Splits an entry value into its records and joins them with '|' (an empty record is
+ * nothing between two bars); *count is (size_t)-1 when lr_record_count disagrees with
+ * what the iteration found. */
+static char *records_joined(const char *value, size_t len, size_t *count)
+{
+	char *joined = calloc(len + lr_record_count(value, len) + 1, 1);
+	size_t pos = 0, n = 0, rlen;
+	const char *record;
+	while (lr_record_next(value, len, &pos, &record, &rlen)) {
+		if (n++)
+			strcat(joined, "|");
+		strncat(joined, record, rlen);
+	}
+	*count = n == lr_record_count(value, len) ? n : (size_t)-1;
+	return joined;
+}
+
+static void test_records(void)
+{
+	static const struct split_case cases[] = {
+		{R("2\ta\tb"), "2\ta\tb", 1},
+		{R(""), "", 1},
+		{R("2\ta\n2\tb"), "2\ta|2\tb", 2},
+		{R("2\ta\n"), "2\ta|", 2},
+		{R("\n"), "|", 2},
+		{R("\n\n"), "||", 3},
+		{R("2\ta\n\n2\tb"), "2\ta||2\tb", 3},
+		{R("2\tline\\nbreak\n2\tb"), "2\tline\\nbreak|2\tb", 2},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t count;
+		char *joined = records_joined(cases[i].text, cases[i].len, &count);
+		ok(strcmp(joined, cases[i].joined) == 0 && count == cases[i].count,
+		   "records case %zu: [%s] x%zu", i, joined, count);
+		free(joined);
+	}
+
+	/* an escaped LF stays inside its record and comes out of the split as a real one */
+	const char batch[] = "2\tx\\ny\tz\n2\tw";
+	size_t pos = 0, len, count;
+	const char *record, *why;
+	lr_record_next(batch, sizeof batch - 1, &pos, &record, &len);
+	char *joined = split_joined(record, len, &count, &why);
+	ok(joined && strcmp(joined, "x\ny|z") == 0 && count == 2, "an escaped LF stays in its record");
+	free(joined);
+
+	/* the edge's most: 64 records, each found whole and in order */
+	char big[64 * 48], want[48];
+	size_t blen = 0;
+	for (int r = 0; r < 64; r++)
+		blen += (size_t)sprintf(big + blen, "%s2\trecord-%d\tv", r ? "\n" : "", r);
+	pos = 0;
+	int found = 0, right = 0;
+	while (lr_record_next(big, blen, &pos, &record, &len)) {
+		snprintf(want, sizeof want, "2\trecord-%d\tv", found++);
+		right += len == strlen(want) && memcmp(record, want, len) == 0;
+	}
+	ok(found == 64 && right == 64 && lr_record_count(big, blen) == 64,
+	   "64 records: %d found, %d whole", found, right);
+}
 #undef R
 
 int main(void)
 {
 	test_reports();
 	test_record();
+	test_records();
 	test_csv();
 	test_url();
 	test_code();
