@@ -39,7 +39,7 @@ const struct lr_key lr_keys[] = {
 	{"consumer", "LINKREPORT_CONSUMER", NULL, LR_SCOPE_DRAIN, TEXT, 0, -1,
 	 "consumer name (default HOSTNAME-PID)"},
 	{"count", "LINKREPORT_COUNT", "2000", LR_SCOPE_DRAIN, UINT(1, 100000), 0, -1,
-	 "entries per batch"},
+	 "clicks per batch, about"},
 	{"block-ms", "LINKREPORT_BLOCK_MS", "5000", LR_SCOPE_DRAIN, UINT(0, 3600000), 0, -1,
 	 "how long one read waits"},
 	{"flush-ms", "LINKREPORT_FLUSH_MS", "0", LR_SCOPE_DRAIN, UINT(0, 60000), 0, -1,

@@ -21,6 +21,7 @@
 #include "db.h"
 #include "drain_rows.h"
 #include "ops.h"
+#include "record.h"
 #include "redis_conn.h"
 #include "reply_arena.h"
 #include "schedule.h"
@@ -57,8 +58,8 @@ static const char insert_clicks_sql[] =
 #define UNIQUE_VIOLATION "23505"
 
 static const char insert_dead_letter_sql[] =
-	"INSERT INTO dead_letters (stream, stream_id, reason, entry) VALUES ($1, $2, $3, $4)"
-	" ON CONFLICT (stream, stream_id) DO NOTHING";
+	"INSERT INTO dead_letters (stream, stream_id, record_no, reason, entry)"
+	" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream, stream_id, record_no) DO NOTHING";
 
 /* With several Redis servers: the longest a read waits on one of them, and the most
  * batches of one server in a row. */
@@ -98,6 +99,9 @@ struct server {
 	bool failed;        /* a Redis command on it failed during its turn */
 	bool caught_up;     /* its pending entries were read since it (re)connected */
 	bool tried;         /* --once: one connection attempt per run */
+	/* entries and records of the last batch read from it: how many records an entry
+	 * holds there, to ask for about --count records (0: none read yet) */
+	long long ratio_entries, ratio_records;
 	long long backoff_ms;
 	struct timespec retry_at;
 };
@@ -134,28 +138,27 @@ static void redis_failed(struct drainer *d, const char *what, redisReply *reply)
 	freeReplyObject(reply);
 }
 
-/* Appends one entry's COPY row, or inserts its dead letter (inside the open transaction,
- * before the COPY starts). *n_valid counts the valid entries. */
-static int stage_entry(struct drainer *d, const redisReply *entry, struct lr_id_set *seen,
-		       struct lr_copy_buf *rows, size_t *n_valid, struct counts *batch)
+/* lr_batch_rows's dead letters: inserted inside the open transaction, before the COPY
+ * starts. */
+struct staging {
+	struct drainer *d;
+	struct counts *batch;
+};
+
+static int insert_dead_letter(void *ctx, const struct lr_dead_letter *dl)
 {
-	const redisReply *id = entry->element[0];
-	const redisReply *fields = entry->elements > 1 ? entry->element[1] : NULL;
-	const char *reason = lr_click_row(id->str, fields, seen, rows);
-	if (!reason) {
-		++*n_valid;
-		return EX_OK;
-	}
-	lr_ops_dead_letter(d->cur->dl_stream, id->str, reason);
-	char *json = lr_entry_json(fields && fields->type == REDIS_REPLY_ARRAY ? fields : NULL);
-	const char *params[] = {d->cur->dl_stream, id->str, reason, json};
-	PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 4, params, NULL, NULL, 0);
-	free(json);
+	struct staging *st = ctx;
+	struct drainer *d = st->d;
+	char record[24];
+	snprintf(record, sizeof record, "%zu", dl->record);
+	lr_ops_dead_letter(d->cur->dl_stream, dl->stream_id, dl->reason);
+	const char *params[] = {d->cur->dl_stream, dl->stream_id, record, dl->reason, dl->entry};
+	PGresult *res = PQexecPrepared(d->pg, "insert_dead_letter", 5, params, NULL, NULL, 0);
 	if (!lr_db_ok(res)) {
 		lr_db_fail(d->who, d->pg, res);
 		return EX_UNAVAILABLE;
 	}
-	batch->dead_letters++;
+	st->batch->dead_letters++;
 	PQclear(res);
 	return EX_OK;
 }
@@ -165,6 +168,7 @@ static int stage_entry(struct drainer *d, const redisReply *entry, struct lr_id_
  * batch overlaps with storing this one. */
 struct prefetch {
 	const char *start; /* NULL: no prefetch */
+	long long count;   /* the COUNT it asked for */
 	bool sent, failed;
 	redisReply *reply; /* once received */
 };
@@ -403,7 +407,8 @@ out:
 	freeReplyObject(groups);
 }
 
-static int send_read(struct drainer *d, const char *start, long long block_ms);
+static int send_read(struct drainer *d, const char *start, long long block_ms,
+		     long long *asked);
 
 /* XACK stream group id...: the argv of the batch's ids, copied out of the reply. */
 struct ack_list {
@@ -445,6 +450,38 @@ static void ack_list_free(struct ack_list *a)
 	free(a->ids);
 }
 
+/* The records of a batch's entries; remembered per server, so that the next read asks
+ * for about --count records however many an entry holds there. */
+static size_t count_records(struct server *s, const redisReply *entries)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < entries->elements; i++)
+		if (is_entry(entries->element[i]))
+			n += lr_entry_records(entries->element[i]->elements > 1
+						      ? entries->element[i]->element[1]
+						      : NULL);
+	if (n > 0) {
+		s->ratio_entries = (long long)entries->elements;
+		s->ratio_records = (long long)n;
+	}
+	return n;
+}
+
+/* XREADGROUP's and XAUTOCLAIM's COUNT counts entries, and an entry holds up to
+ * LR_RECORDS_PER_ENTRY_MAX records: --count entries could be 64 times the records (and
+ * memory) meant. So COUNT is --count scaled by the entries per record of the server's
+ * last batch; before the first one, by the most records an entry may hold, so that not
+ * even the first batch after a restart in front of a backlog exceeds --count records. */
+static long long read_count(const struct drainer *d)
+{
+	const struct server *s = d->cur;
+	long long count = d->opt->count;
+	long long n = s->ratio_records
+			      ? (count * s->ratio_entries + s->ratio_records / 2) / s->ratio_records
+			      : (count + LR_RECORDS_PER_ENTRY_MAX - 1) / LR_RECORDS_PER_ENTRY_MAX;
+	return n > 0 ? n : 1;
+}
+
 /* One transaction for the batch (dead letters, then the COPY), then XACK. Any
  * PostgreSQL failure rolls back and acks nothing, so the entries stay pending for the
  * next attempt. With next->start set, the next batch's read is sent first and its reply
@@ -457,19 +494,24 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 	lr_ops_batch_begin();
 	if (prepare_statements(d))
 		return EX_UNAVAILABLE;
+	/* Counted first: the next read's COUNT follows this batch's records per entry. */
+	size_t n_records = count_records(d->cur, entries);
 	/* Redis makes the next reply while the batch is prepared. */
 	if (next->start)
-		next->sent = send_read(d, next->start, 0) == EX_OK;
+		next->sent = send_read(d, next->start, 0, &next->count) == EX_OK;
 	if (lr_db_exec(d->who, d->pg, "BEGIN"))
 		return EX_UNAVAILABLE;
-	struct lr_copy_buf rows = {0};
-	struct lr_id_set seen;
-	lr_id_set_init(&seen, entries->elements);
-	size_t n_valid = 0;
+	struct staging st = {d, &batch};
+	struct lr_batch_rows b = {.dead_letter = insert_dead_letter, .ctx = &st};
+	/* sized for the batch --count means; a hostile entry of many records grows it */
+	size_t expect = (size_t)d->opt->count;
+	lr_id_set_init(&b.seen, n_records < expect ? n_records : expect);
 	int status = EX_OK;
 	for (size_t i = 0; i < entries->elements && status == EX_OK; i++) {
-		if (is_entry(entries->element[i]))
-			status = stage_entry(d, entries->element[i], &seen, &rows, &n_valid, &batch);
+		const redisReply *entry = entries->element[i];
+		if (is_entry(entry))
+			status = lr_entry_rows(&b, entry->element[0]->str,
+					       entry->elements > 1 ? entry->element[1] : NULL);
 	}
 	/* Only the ids are needed after the COPY data is made: the reply is freed before the
 	 * next one is received, so that two batches' replies are never held at once. */
@@ -478,16 +520,16 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 	lr_arena_reply_free(*owned);
 	*owned = NULL;
 	entries = NULL;
-	if (status == EX_OK && rows.len > 0) {
+	if (status == EX_OK && b.rows.len > 0) {
 		long long stored = 0;
-		status = write_rows(d, &rows, &stored, &batch, next);
+		status = write_rows(d, &b.rows, &stored, &batch, next);
 		batch.stored = stored;
-		batch.duplicates = (long long)n_valid - stored;
+		batch.duplicates = (long long)b.valid - stored;
 	} else if (status == EX_OK) {
-		batch.duplicates = (long long)n_valid;
+		batch.duplicates = (long long)b.valid;
 	}
-	free(rows.data);
-	lr_id_set_free(&seen);
+	free(b.rows.data);
+	lr_id_set_free(&b.seen);
 	if (status) {
 		lr_db_rollback(d->pg);
 		ack_list_free(&ack);
@@ -515,7 +557,7 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 	if (batch.slow_batches)
 		lr_err("%s: %lld of a batch of %zu clicks were stored already (a re-delivery); "
 		       "the batch went through the staging table", d->who, batch.duplicates,
-		       n_entries);
+		       n_records);
 
 	if (ack.argc > 3) {
 		redisReply *reply = redisCommandArgv(d->redis, (int)ack.argc, ack.argv, ack.argvlen);
@@ -533,7 +575,7 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 	d->total.stored += batch.stored;
 	d->total.duplicates += batch.duplicates;
 	d->total.dead_letters += batch.dead_letters;
-	lr_ops_batch(d->cfg->stream, n_entries, batch.stored, batch.duplicates,
+	lr_ops_batch(d->cfg->stream, n_entries, n_records, batch.stored, batch.duplicates,
 		     batch.dead_letters);
 	d->total.slow_batches += batch.slow_batches;
 	return status;
@@ -541,10 +583,12 @@ static int process_batch(struct drainer *d, redisReply **owned, const redisReply
 
 /* Sends XREADGROUP from `start` ("0" or an id: our pending entries after it; ">": new
  * ones) without waiting for its reply. */
-static int send_read(struct drainer *d, const char *start, long long block_ms)
+static int send_read(struct drainer *d, const char *start, long long block_ms,
+		     long long *asked)
 {
 	char count[24], block[24];
-	snprintf(count, sizeof count, "%lld", d->opt->count);
+	*asked = read_count(d);
+	snprintf(count, sizeof count, "%lld", *asked);
 	snprintf(block, sizeof block, "%lld", block_ms);
 	const char *argv[12];
 	int argc = 0;
@@ -586,13 +630,13 @@ static const redisReply *reply_entries(const redisReply *reply)
 	return NULL;
 }
 
-/* XREADGROUP, waiting for the reply. */
+/* XREADGROUP, waiting for the reply; *asked: its COUNT. */
 static int read_batch(struct drainer *d, const char *start, long long block_ms,
-		      redisReply **out)
+		      redisReply **out, long long *asked)
 {
 	*out = NULL;
 	void *reply = NULL;
-	if (send_read(d, start, block_ms))
+	if (send_read(d, start, block_ms, asked))
 		return EX_UNAVAILABLE;
 	lr_arena_attach(d->redis);
 	bool ok = redisGetReply(d->redis, &reply) == REDIS_OK && reply;
@@ -627,7 +671,7 @@ static int drain_phase(struct drainer *d, bool pending, long long max_batches, b
 	long long block_ms = d->n_servers > 1 && d->opt->block_ms > SHORT_BLOCK_MS
 				     ? SHORT_BLOCK_MS
 				     : d->opt->block_ms;
-	long long batches = 0;
+	long long batches = 0, asked = 0;
 	*more = false;
 	redisReply *reply = NULL;
 	int status = EX_OK;
@@ -643,7 +687,7 @@ static int drain_phase(struct drainer *d, bool pending, long long max_batches, b
 				*more = true;
 				break;
 			}
-			status = read_batch(d, start, nonblocking ? 0 : block_ms, &reply);
+			status = read_batch(d, start, nonblocking ? 0 : block_ms, &reply, &asked);
 			if (status)
 				break;
 		}
@@ -658,7 +702,8 @@ static int drain_phase(struct drainer *d, bool pending, long long max_batches, b
 		batches++;
 		struct timespec began;
 		clock_gettime(CLOCK_MONOTONIC, &began);
-		bool full = (long long)entries->elements >= d->opt->count;
+		/* as many entries as asked: more are likely waiting */
+		bool full = (long long)entries->elements >= asked;
 		/* pending entries: the next read starts after this batch's last one */
 		if (pending && is_entry(entries->element[entries->elements - 1]))
 			snprintf(start, sizeof start, "%s",
@@ -670,6 +715,7 @@ static int drain_phase(struct drainer *d, bool pending, long long max_batches, b
 		status = process_batch(d, &reply, entries, &next);
 		lr_arena_reply_free(reply); /* NULL unless process_batch failed early */
 		reply = next.reply;
+		asked = next.count;
 		if (status == EX_OK && !full && !nonblocking && d->opt->flush_ms > 0) {
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
@@ -689,7 +735,7 @@ static int claim_abandoned(struct drainer *d)
 {
 	char idle[24], count[24];
 	snprintf(idle, sizeof idle, "%lld", d->opt->claim_idle_ms);
-	snprintf(count, sizeof count, "%lld", d->opt->count);
+	snprintf(count, sizeof count, "%lld", read_count(d));
 	char *cursor = lr_xstrdup("0-0");
 	int status = EX_OK;
 	for (;;) {
@@ -919,7 +965,9 @@ static const char usage[] =
 	"         [--flush-ms MS] [--claim-idle-ms MS] [--once] [--keep]\n"
 	"  --group G           consumer group (default linkreport)\n"
 	"  --consumer NAME     consumer name (default HOSTNAME-PID); keep it stable per worker\n"
-	"  --count N           entries per batch and transaction, at most (default 2000)\n"
+	"  --count N           clicks per batch and transaction, about (default 2000): a\n"
+	"                      read asks for N scaled by the records per entry of the\n"
+	"                      server's last batch (the edge puts up to 64 in one entry)\n"
 	"  --block-ms MS       how long one read waits for new entries (default 5000)\n"
 	"  --flush-ms MS       after a partial batch, wait until MS after its start before\n"
 	"                      reading again: fewer, larger transactions for a trickle of\n"

@@ -1,5 +1,6 @@
-/* drain_rows: one click stream entry -> one row of a binary COPY into clicks, or the
- * reason to dead-letter it. See docs/reporter.md (drain, steps 4 and 5). */
+/* drain_rows: one click stream entry -> a row of a binary COPY into clicks per valid
+ * record it holds, a dead letter per bad one. See docs/reporter.md (drain, steps 4
+ * and 5). */
 #include "drain_rows.h"
 
 #include <stdio.h>
@@ -69,13 +70,12 @@ static char *sanitized_copy(const char *s, size_t len)
  * fail its batch again and again and hold up the good entries behind it. */
 #define DEAD_LETTER_VALUE_MAX 65536
 
-static void json_append_string(char **json, size_t *len, size_t *cap, const redisReply *item)
+static void json_append_bytes(char **json, size_t *len, size_t *cap, const char *s, size_t n)
 {
-	bool cut = item->type == REDIS_REPLY_STRING && item->len > DEAD_LETTER_VALUE_MAX;
-	char *text = item->type != REDIS_REPLY_STRING ? lr_xstrdup("")
-		     : sanitized_copy(item->str, cut ? DEAD_LETTER_VALUE_MAX : item->len);
+	bool cut = n > DEAD_LETTER_VALUE_MAX;
+	char *text = sanitized_copy(s, cut ? DEAD_LETTER_VALUE_MAX : n);
 	if (cut) {
-		char *marked = lr_xasprintf("%s... [%zu bytes, cut]", text, item->len);
+		char *marked = lr_xasprintf("%s... [%zu bytes, cut]", text, n);
 		free(text);
 		text = marked;
 	}
@@ -100,8 +100,23 @@ static void json_append_string(char **json, size_t *len, size_t *cap, const redi
 	free(text);
 }
 
+/* A name or value that is not a string (hiredis says what it is) is kept as "". */
+static void json_append_string(char **json, size_t *len, size_t *cap, const redisReply *item)
+{
+	bool string = item->type == REDIS_REPLY_STRING;
+	json_append_bytes(json, len, cap, string ? item->str : "", string ? item->len : 0);
+}
+
+static char *json_end(char *json, size_t len)
+{
+	json = lr_xrealloc(json, len + 2);
+	json[len++] = '}';
+	json[len] = '\0';
+	return json;
+}
+
 /* The entry as a JSON object, for dead_letters.entry. */
-char *lr_entry_json(const redisReply *fields)
+static char *entry_json(const redisReply *fields)
 {
 	size_t cap = 64, len = 0;
 	char *json = lr_xmalloc(cap);
@@ -113,10 +128,19 @@ char *lr_entry_json(const redisReply *fields)
 		json[len++] = ':';
 		json_append_string(&json, &len, &cap, fields->element[i + 1]);
 	}
-	json = lr_xrealloc(json, len + 2);
-	json[len++] = '}';
-	json[len] = '\0';
-	return json;
+	return json_end(json, len);
+}
+
+/* One record of a batched entry as the entry it would be alone: {"record": "..."}. */
+static char *record_json(const char *record, size_t n)
+{
+	size_t cap = 64, len = 0;
+	char *json = lr_xmalloc(cap);
+	json[len++] = '{';
+	json_append_bytes(&json, &len, &cap, LR_RECORD_FIELD, sizeof LR_RECORD_FIELD - 1);
+	json[len++] = ':';
+	json_append_bytes(&json, &len, &cap, record, n);
+	return json_end(json, len);
 }
 
 /* An entry's field values: v[f] is NULL when absent. Valid UTF-8 without NUL (nearly
@@ -164,13 +188,14 @@ static const enum field record_order[N_FIELDS] = {
 	F_CAMPAIGN_NAME, F_TEMPLATE_ID, F_USER_AGENT, F_METHOD, F_NON_HUMAN,
 };
 
-static const char *read_record(const redisReply *record, struct entry_values *e)
+/* One version-2 record (len bytes of a batched entry's value, without its LF). */
+static const char *read_record(const char *record, size_t len, struct entry_values *e)
 {
 	const char *values[N_FIELDS];
 	size_t lens[N_FIELDS], count;
-	e->record = lr_xmalloc(record->len + 1);
-	memcpy(e->record, record->str, record->len);
-	const char *why = lr_record_split(e->record, record->len, values, lens, N_FIELDS, &count);
+	e->record = lr_xmalloc(len + 1);
+	memcpy(e->record, record, len);
+	const char *why = lr_record_split(e->record, len, values, lens, N_FIELDS, &count);
 	if (why)
 		return why;
 	if (count < N_FIELDS)
@@ -180,16 +205,12 @@ static const char *read_record(const redisReply *record, struct entry_values *e)
 	return NULL;
 }
 
-static const char *check_values(struct entry_values *e);
-
-/* Fills e (which must start empty) and returns NULL, or the reason to dead-letter. Takes
- * the edge's one-field record (version 2) and the field/value pairs of version 1. */
-static const char *read_entry(const redisReply *fields, struct entry_values *e)
+/* Returns NULL and sets *records to the value holding the edge's records (version 2: one
+ * field "record"), or to NULL for the field/value pairs of version 1; else why the whole
+ * entry is a dead letter. */
+static const char *entry_form(const redisReply *fields, const redisReply **records)
 {
-	static size_t name_lens[N_FIELDS];
-	if (!name_lens[0])
-		for (int f = 0; f < N_FIELDS; f++)
-			name_lens[f] = strlen(field_names[f]);
+	*records = NULL;
 	if (!fields || fields->type != REDIS_REPLY_ARRAY)
 		return "entry no longer in the stream";
 	if (fields->elements % 2 != 0)
@@ -198,9 +219,19 @@ static const char *read_entry(const redisReply *fields, struct entry_values *e)
 	    strcmp(fields->element[0]->str, LR_RECORD_FIELD) == 0) {
 		if (fields->element[1]->type != REDIS_REPLY_STRING)
 			return "field or value is not a string";
-		const char *why = read_record(fields->element[1], e);
-		return why ? why : check_values(e);
+		*records = fields->element[1];
 	}
+	return NULL;
+}
+
+/* Version 1: fills e (which must start empty) from the field/value pairs. Returns NULL,
+ * or why they cannot be read. */
+static const char *read_fields(const redisReply *fields, struct entry_values *e)
+{
+	static size_t name_lens[N_FIELDS];
+	if (!name_lens[0])
+		for (int f = 0; f < N_FIELDS; f++)
+			name_lens[f] = strlen(field_names[f]);
 	for (size_t i = 0; i + 1 < fields->elements; i += 2) {
 		const redisReply *name = fields->element[i], *value = fields->element[i + 1];
 		if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
@@ -214,7 +245,7 @@ static const char *read_entry(const redisReply *fields, struct entry_values *e)
 			}
 		}
 	}
-	return check_values(e);
+	return NULL;
 }
 
 /* The checks every click passes, whichever form it came in. */
@@ -257,24 +288,46 @@ void lr_id_set_init(struct lr_id_set *set, size_t n)
 		size *= 2;
 	set->slots = lr_xcalloc(size, sizeof *set->slots);
 	set->mask = size - 1;
+	set->count = 0;
 }
 
-/* Returns false when id (32 lowercase hex, checked) was already there. The set keeps a
- * copy: a version-2 record's id lives in memory freed with the entry. */
-static bool id_set_add(struct lr_id_set *set, const char *id)
+/* The slot holding id (32 lowercase hex, checked), or the empty one where it belongs. */
+static char *id_slot(const struct lr_id_set *set, const char *id)
 {
 	unsigned long long h = 0;
 	for (int i = 0; i < 16 && id[i]; i++)
 		h = h * 16 + (unsigned long long)(id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10);
 	h *= 0x9e3779b97f4a7c15ULL;
-	for (size_t i = (size_t)(h >> 32) & set->mask;; i = (i + 1) & set->mask) {
-		if (!set->slots[i][0]) {
-			memcpy(set->slots[i], id, LR_CLICK_ID_LEN);
-			return true;
-		}
-		if (memcmp(set->slots[i], id, LR_CLICK_ID_LEN) == 0)
-			return false;
-	}
+	for (size_t i = (size_t)(h >> 32) & set->mask;; i = (i + 1) & set->mask)
+		if (!set->slots[i][0] || memcmp(set->slots[i], id, LR_CLICK_ID_LEN) == 0)
+			return set->slots[i];
+}
+
+/* Kept at most half full: an entry may hold many records, so the batch's entry count
+ * does not bound its ids. */
+static void id_set_grow(struct lr_id_set *set)
+{
+	struct lr_id_set bigger;
+	lr_id_set_init(&bigger, set->mask + 1);
+	for (size_t i = 0; i <= set->mask; i++)
+		if (set->slots[i][0])
+			memcpy(id_slot(&bigger, set->slots[i]), set->slots[i], LR_CLICK_ID_LEN);
+	bigger.count = set->count;
+	free(set->slots);
+	*set = bigger;
+}
+
+/* Returns false when id was already there. The set keeps a copy: a version-2 record's id
+ * lives in memory freed with the record. */
+static bool id_set_add(struct lr_id_set *set, const char *id)
+{
+	char *slot = id_slot(set, id);
+	if (slot[0])
+		return false;
+	memcpy(slot, id, LR_CLICK_ID_LEN);
+	if (++set->count * 2 > set->mask + 1)
+		id_set_grow(set);
+	return true;
 }
 
 static void buf_reserve(struct lr_copy_buf *b, size_t more)
@@ -349,20 +402,78 @@ void lr_id_set_free(struct lr_id_set *set)
 	set->slots = NULL;
 }
 
-const char *lr_click_row(const char *stream_id, const redisReply *fields, struct lr_id_set *seen,
-			 struct lr_copy_buf *rows)
+/* A valid click's row, unless an earlier record of the batch had its click_id. */
+static void add_row(struct lr_batch_rows *b, const char *stream_id, const struct entry_values *e)
 {
+	b->valid++;
+	if (!id_set_add(&b->seen, e->v[F_CLICK_ID]))
+		return;
+	if (b->rows.len == 0) {
+		buf_reserve(&b->rows, sizeof copy_signature);
+		memcpy(b->rows.data, copy_signature, sizeof copy_signature);
+		b->rows.len = sizeof copy_signature;
+	}
+	copy_row(&b->rows, stream_id, e);
+}
+
+/* Hands record k of an entry of n records to the dead letter callback; takes json. */
+static int dead_letter(struct lr_batch_rows *b, const char *stream_id, size_t k, size_t n,
+		       const char *why, char *json)
+{
+	char *reason = n > 1 ? lr_xasprintf("record %zu of %zu: %s", k, n, why) : NULL;
+	struct lr_dead_letter dl = {stream_id, k, reason ? reason : why, json};
+	int status = b->dead_letter(b->ctx, &dl);
+	free(reason);
+	free(json);
+	return status;
+}
+
+/* Each record of a version-2 entry on its own: a row or a dead letter. */
+static int add_records(struct lr_batch_rows *b, const char *stream_id, const redisReply *value)
+{
+	size_t n = lr_record_count(value->str, value->len), k = 0, pos = 0, len;
+	const char *record;
+	int status = 0;
+	while (status == 0 && lr_record_next(value->str, value->len, &pos, &record, &len)) {
+		struct entry_values e = {0};
+		/* an empty value alone stays what it always was: a record of no version */
+		const char *why = len == 0 && n > 1 ? "empty record" : read_record(record, len, &e);
+		if (!why)
+			why = check_values(&e);
+		k++;
+		if (why)
+			status = dead_letter(b, stream_id, k, n, why, record_json(record, len));
+		else
+			add_row(b, stream_id, &e);
+		free_values(&e);
+	}
+	return status;
+}
+
+size_t lr_entry_records(const redisReply *fields)
+{
+	const redisReply *records;
+	if (entry_form(fields, &records) || !records)
+		return 1;
+	return lr_record_count(records->str, records->len);
+}
+
+int lr_entry_rows(struct lr_batch_rows *b, const char *stream_id, const redisReply *fields)
+{
+	const redisReply *records;
+	const char *why = entry_form(fields, &records);
+	if (!why && records)
+		return add_records(b, stream_id, records);
 	struct entry_values e = {0};
-	const char *reason = read_entry(fields, &e);
-	/* A later entry of an id already in this batch is a duplicate. */
-	if (!reason && id_set_add(seen, e.v[F_CLICK_ID])) {
-		if (rows->len == 0) {
-			buf_reserve(rows, sizeof copy_signature);
-			memcpy(rows->data, copy_signature, sizeof copy_signature);
-			rows->len = sizeof copy_signature;
-		}
-		copy_row(rows, stream_id, &e);
+	if (!why && !(why = read_fields(fields, &e)))
+		why = check_values(&e);
+	int status = 0;
+	if (why) {
+		bool gone = !fields || fields->type != REDIS_REPLY_ARRAY;
+		status = dead_letter(b, stream_id, 1, 1, why, entry_json(gone ? NULL : fields));
+	} else {
+		add_row(b, stream_id, &e);
 	}
 	free_values(&e);
-	return reason;
+	return status;
 }

@@ -28,8 +28,9 @@ static const struct metric_info counter_info[LR_N_COUNTERS] = {
 				"Clicks stored in PostgreSQL (new rows)."},
 	[LR_M_BATCHES] = {"linkreport_batches_total", "Batches committed and acknowledged."},
 	[LR_M_DUPLICATES] = {"linkreport_duplicates_skipped_total",
-			     "Valid entries whose click_id was stored already."},
-	[LR_M_DEAD_LETTERS] = {"linkreport_dead_letters_total", "Entries stored as dead letters."},
+			     "Valid records whose click_id was stored already."},
+	[LR_M_DEAD_LETTERS] = {"linkreport_dead_letters_total",
+			       "Records (or unreadable entries) stored as dead letters."},
 	[LR_M_TRIMMED_BEFORE_READ] = {"linkreport_trimmed_before_read_total",
 				      "Pending entries gone from the stream before they were read "
 				      "(dead letters 'entry no longer in the stream')."},

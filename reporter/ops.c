@@ -71,8 +71,8 @@ void lr_ops_batch_begin(void)
 	batch_trimmed_before_read = 0;
 }
 
-void lr_ops_batch(const char *stream, size_t entries, long long stored, long long duplicates,
-		  long long dead_letters)
+void lr_ops_batch(const char *stream, size_t entries, size_t records, long long stored,
+		  long long duplicates, long long dead_letters)
 {
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
@@ -86,6 +86,7 @@ void lr_ops_batch(const char *stream, size_t entries, long long stored, long lon
 	lr_log_begin(&l, LR_INFO, "batch_stored");
 	lr_log_str(&l, "stream", stream);
 	lr_log_int(&l, "entries", (long long)entries);
+	lr_log_int(&l, "records", (long long)records);
 	lr_log_int(&l, "count", stored);
 	lr_log_int(&l, "duplicates", duplicates);
 	lr_log_int(&l, "dead_letters", dead_letters);

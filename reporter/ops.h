@@ -18,12 +18,14 @@
 int lr_ops_start(const struct lr_config *cfg, const char *who, unsigned what);
 void lr_ops_stop(void);
 
-/* A batch committed and acknowledged. */
-void lr_ops_batch(const char *stream, size_t entries, long long stored, long long duplicates,
-		  long long dead_letters);
+/* A batch committed and acknowledged: its stream entries (read and acknowledged), the
+ * records they held, and what became of the records. */
+void lr_ops_batch(const char *stream, size_t entries, size_t records, long long stored,
+		  long long duplicates, long long dead_letters);
 /* Marks the start of a batch, for its duration. */
 void lr_ops_batch_begin(void);
-/* An entry about to be stored as a dead letter (inside the batch's transaction). */
+/* A record (or a whole entry) about to be stored as a dead letter (inside the batch's
+ * transaction). */
 void lr_ops_dead_letter(const char *stream, const char *stream_id, const char *reason);
 /* The reply of the drain's XTRIM (an integer: entries removed). */
 void lr_ops_trimmed(const char *stream, const redisReply *reply);
