@@ -4,7 +4,8 @@
 # .run/bench-drain; stopped on exit).
 #   1. N click entries (default 1,000,000; BENCH_DRAIN_ENTRIES) with every contract field
 #      and realistic sizes are loaded into the stream (redis-cli --pipe); the same rows are
-#      written as a COPY file.
+#      written as a COPY file. BENCH_DRAIN_PER_ENTRY (default 1) records share one entry,
+#      as the edge batches one event-loop cycle's clicks (up to 64).
 #   2. linkreport drain --once --count 5000 into an empty migrated database (migrated with
 #      --now in 2024-02, so that the visits' monthly partitions exist): clicks/s and
 #      peak RSS (/usr/bin/time -f %M).
@@ -18,6 +19,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 export LR_REDIS_PORT=${BENCH_REDIS_PORT:-6399} LR_PG_PORT=${BENCH_PG_PORT:-5449} LR_SMTP_PORT=${BENCH_SMTP_PORT:-2599}
 entries=${BENCH_DRAIN_ENTRIES:-1000000}
+per_entry=${BENCH_DRAIN_PER_ENTRY:-1}
+case $per_entry in [1-9]|[1-5][0-9]|6[0-4]) ;; *) echo "bench-drain: BENCH_DRAIN_PER_ENTRY must be 1-64" >&2; exit 64 ;; esac
+stream_entries=$(( (entries + per_entry - 1) / per_entry ))
 bin=${LINKREPORT_BIN:-$root/build/linkreport}
 run="$root/.run/bench-drain"
 out="$root/build/bench-drain"
@@ -40,12 +44,13 @@ psql_=(psql -X -q -v ON_ERROR_STOP=1 -d "$LINKREPORT_DB")
 
 cols="click_id, stream_id, company_id, txtly_id, code, recipient, short_url, mobile_number, client_ip, browser, platform, platform_version, engine, country, city, visited_on, device_type, created_on, long_url, channel, message_id, campaign_name, template_id, user_agent, method, non_human"
 
-echo "bench-drain: generating $entries entries ..."
+echo "bench-drain: generating $entries clicks in $stream_entries entries ($per_entry per entry) ..."
 # 20 companies; visits spread over 2024-02-15 .. 2024-04-15 (UTC), so bench01 has about
 # 1/20 of the rows and half of them fall in March.
 perl -e '
   use strict; use warnings; use POSIX qw(strftime);
-  my ($n, $stream, $resp, $copy) = @ARGV;
+  my ($n, $stream, $resp, $copy, $per) = @ARGV;
+  my @batch;
   open(my $r, ">", $resp) or die; open(my $c, ">", $copy) or die;
   srand(42);
   my @ua = ("Mozilla/5.0 (Linux; Android 10; SM-A505F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36",
@@ -75,13 +80,14 @@ perl -e '
       country => $g->[0], city => $g->[1], browser => $br[$k][0], platform => $br[$k][1],
       platform_version => $br[$k][2], engine => $br[$k][3], device_type => $br[$k][4],
       user_agent => $ua[$k], method => "GET", non_human => ($k == 3 ? "preview" : ""));
-    my $sid = "1700000000000-$i";
+    my $sid = "1700000000000-" . (1 + int(($i - 1) / $per));
     # the record the edge writes, version 2 (docs/data-contract.md): one field, TAB-separated values
     my $record = join("\t", "2", map { my $v = $f{$_}; $v =~ s/([\\\t\n\r])/$esc{$1}/g; $v }
       qw(click_id code recipient short_url txtly_id mobile_number client_ip browser platform
          platform_version engine country city visited_on device_type created_on long_url channel
          message_id company_id campaign_name template_id user_agent method non_human));
-    print $r resp("XADD", $stream, $sid, "record", $record);
+    push @batch, $record;
+    if (@batch == $per || $i == $n) { print $r resp("XADD", $stream, $sid, "record", join("\n", @batch)); @batch = () }
     my $ts = strftime("%Y-%m-%d %H:%M:%S", gmtime(int($visited / 1000))) . sprintf(".%03d+00", $visited % 1000);
     my $cr = strftime("%Y-%m-%d %H:%M:%S+00", gmtime($created));
     my %row = (%f, stream_id => $sid, visited_on => $ts, created_on => $cr);
@@ -89,11 +95,11 @@ perl -e '
       mobile_number client_ip browser platform platform_version engine country city visited_on
       device_type created_on long_url channel message_id campaign_name template_id user_agent
       method non_human)), "\n";
-  }' "$entries" "$LINKREPORT_STREAM" "$out/entries.resp" "$out/clicks.copy"
+  }' "$entries" "$LINKREPORT_STREAM" "$out/entries.resp" "$out/clicks.copy" "$per_entry"
 
 redis-cli -p "$LR_REDIS_PORT" --pipe < "$out/entries.resp" | tail -n1
 rm -f "$out/entries.resp"
-[ "$(redis-cli -p "$LR_REDIS_PORT" XLEN "$LINKREPORT_STREAM")" = "$entries" ] || { echo "bench-drain: preload incomplete" >&2; exit 1; }
+[ "$(redis-cli -p "$LR_REDIS_PORT" XLEN "$LINKREPORT_STREAM")" = "$stream_entries" ] || { echo "bench-drain: preload incomplete" >&2; exit 1; }
 
 # seconds, with fractions, from GNU time's %e; RSS in KiB from %M
 measure() { # label, command...
