@@ -136,6 +136,43 @@ main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
 
 
 
+=== TEST 1c: Redis out of memory (maxmemory, noeviction): the stream is not trimmed, the records wait in the spool
+--- init
+main::own_redis('DEL', 't:clicks:spool');
+main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
+--- config
+    location / { linkreport; }
+    location = /st { linkreport_status; }
+--- request eval
+[ ("GET /sp") x 4, "GET /st" ]
+--- between eval
+[
+  q{
+    main::stream_click_ids('t:clicks:spool', 1);
+    # every write refused with OOM, reads still answered (the link is cached anyway)
+    main::own_redis('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    main::own_redis('CONFIG', 'SET', 'maxmemory', '1');
+  },
+  "", "",
+  q{
+    Time::HiRes::sleep(0.5 * $main::Slow);
+    Test::More::is(main::own_redis('XLEN', 't:clicks:spool'), 1, 'while Redis refuses writes nothing is added, nothing trimmed');
+    main::log_like(qr/1 click record\(s\) not confirmed by redis \(OOM /, 'the refusal is logged with Redis\'s reason');
+    main::own_redis('CONFIG', 'SET', 'maxmemory', '0');
+    my @ids = main::stream_click_ids('t:clicks:spool', 4);
+    my %distinct = map { $_ => 1 } @ids;
+    Test::More::is(scalar(keys %distinct), 4, 'memory back: four taps, four distinct click records in the stream');
+    Time::HiRes::sleep(0.5 * $main::Slow);
+    Test::More::is(join(',', main::spool_files()), '', 'the spool is empty once replayed');
+  },
+]
+--- response_body_like eval
+[ (qr/302 Found/) x 4, qr/records_spooled 3\n(?:.*\n)?records_dropped 0\n/s ]
+--- error_code eval
+[ (302) x 4, 200 ]
+
+
+
 === TEST 2: a full spool: redirects still served, every lost record counted and logged
 --- spool_size: 4k
 --- init
