@@ -50,15 +50,17 @@ void lr_ua_classify(lr_ua_parsers_t *p, const char *ua, size_t len,
     lr_ua_result_t *res);
 
 /*
- * A cache of recent verdicts, for one process (one nginx worker): direct-mapped, keyed
- * by the whole user agent (compared byte for byte, so a hash collision never returns
- * another agent's verdict). Agents longer than LR_UA_CACHE_KEY_MAX are not cached.
- * slots is rounded up to a power of two; memory is about 1 KB a slot.
+ * A cache of recent verdicts, for one process (one nginx worker): each agent may live in
+ * either of two 4-way sets (two-choice hashing), keyed by the whole user agent (compared
+ * byte for byte, so a hash collision never returns another agent's verdict). Agents
+ * longer than LR_UA_CACHE_KEY_MAX are not cached. slots is rounded up to a power of two;
+ * memory is about 1 KB a slot. lr_ua_classify_cached returns 1 when the verdict came
+ * from the cache, 0 when the agent was classified.
  */
 #define LR_UA_CACHE_KEY_MAX  512
 lr_ua_cache_t *lr_ua_cache_create(unsigned slots);
 void lr_ua_cache_free(lr_ua_cache_t *c);
-void lr_ua_classify_cached(lr_ua_parsers_t *p, lr_ua_cache_t *c, const char *ua,
+int lr_ua_classify_cached(lr_ua_parsers_t *p, lr_ua_cache_t *c, const char *ua,
     size_t len, lr_ua_result_t *res);
 
 #endif /* LINKREPORT_UA_H */

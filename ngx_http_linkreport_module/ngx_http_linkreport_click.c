@@ -1,6 +1,7 @@
 #include "ngx_http_linkreport_click.h"
 #include "ngx_http_linkreport_geo.h"
 #include "ngx_http_linkreport_spool.h"
+#include "ngx_http_linkreport_status.h"
 
 #include <sys/random.h>
 #if defined(__SSE2__)
@@ -389,9 +390,14 @@ ngx_http_linkreport_click_format(ngx_http_request_t *r,
         }
     }
 
-    lr_ua_classify_cached(lmcf->ua, lmcf->ua_cache,
-                          ua_header ? (const char *) ua_header->value.data : NULL,
-                          ua_len, &ua);
+    if (!lr_ua_classify_cached(lmcf->ua, lmcf->ua_cache,
+                               ua_header ? (const char *) ua_header->value.data : NULL,
+                               ua_len, &ua)
+        && ua_len > 0)
+    {
+        /* counted: a working set the cache does not hold shows on the status page */
+        ngx_http_linkreport_count(lmcf, ua_classified);
+    }
     non_human = ngx_http_linkreport_non_human(r, &ua);
 
     ngx_http_linkreport_geo_lookup(lmcf->geo, (const char *) lmcf->geo_language.data,

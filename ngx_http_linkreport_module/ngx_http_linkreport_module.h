@@ -37,6 +37,7 @@ typedef struct {
     ngx_atomic_t                  spooled;       /* records written to the spool */
     ngx_atomic_t                  replayed;      /* confirmed by Redis from the spool */
     ngx_atomic_t                  dropped;       /* lost: no spool, spool full */
+    ngx_atomic_t                  ua_classified; /* agents not in the UA cache */
 } ngx_http_linkreport_counters_t;
 
 typedef struct {

@@ -75,7 +75,7 @@ ngx_http_linkreport_status_handler(ngx_http_request_t *r)
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
     c = lmcf->counters;
 
-    len = 16 * (sizeof("records_replayed ") + NGX_ATOMIC_T_LEN + 1) + 64;
+    len = 17 * (sizeof("records_replayed ") + NGX_ATOMIC_T_LEN + 1) + 64;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -94,10 +94,11 @@ ngx_http_linkreport_status_handler(ngx_http_request_t *r)
                           "records_spooled %uA\n"
                           "records_replayed %uA\n"
                           "records_dropped %uA\n"
+                          "ua_classified %uA\n"
                           "redis_connected %d\n",
                           c->redirects, c->not_found, c->errors, c->cache_hits,
                           c->cache_misses, c->cache_negative, c->cache_stale, c->sent,
-                          c->spooled, c->replayed, c->dropped,
+                          c->spooled, c->replayed, c->dropped, c->ua_classified,
                           ngx_http_linkreport_redis_context(lmcf->redis) ? 1 : 0);
 
     r->headers_out.status = NGX_HTTP_OK;

@@ -29,7 +29,7 @@ __DATA__
 [302, 302, 302, 404, 404, 200]
 --- response_body_like eval
 [qr/302 Found/, qr/302 Found/, qr/302 Found/, qr/404/, qr/404/,
- qr/^redirects 3\nnot_found 2\nerrors 0\ncache_hits 2\ncache_misses 2\ncache_negative 1\ncache_stale 0\nrecords_sent 3\nrecords_spooled 0\nrecords_replayed 0\nrecords_dropped 0\nredis_connected 1\n\z/]
+ qr/^redirects 3\nnot_found 2\nerrors 0\ncache_hits 2\ncache_misses 2\ncache_negative 1\ncache_stale 0\nrecords_sent 3\nrecords_spooled 0\nrecords_replayed 0\nrecords_dropped 0\nua_classified 0\nredis_connected 1\n\z/]
 
 
 
@@ -40,3 +40,48 @@ __DATA__
 --- must_die
 --- error_log
 "linkreport" is used but "linkreport_redis" is not set
+
+
+
+=== TEST 3: the per-worker UA cache holds a working set of half its slots: a second cycle through 480 agents classifies none
+--- links eval
+{ st3 => { long_url => 'https://example.com/u', short_url => 'http://klr.bz/st3',
+           txtly_id => '33', company_id => 'Zst', created_on => '1700000000' } }
+--- http_config
+    linkreport_cache zone=links:1m ttl=60s;
+    linkreport_ua_cache 1024;
+--- config
+    location / { linkreport; }
+    location = /linkreport-status { linkreport_status; }
+--- request eval
+["GET /st3", "GET /linkreport-status"]
+--- more_headers
+User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0
+--- between eval
+[q{
+    use IO::Socket::INET;
+    # one connection, 480 pipelined taps, each with its own agent (a set of 256 sets of 4
+    # slots: with one set per agent the sets that more than 4 of them hash to miss on
+    # every cycle)
+    my $cycle = sub {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Test::Nginx::Util::ServerPort") or die "connect: $!";
+        my @req = map { "GET /st3 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (Linux; Android 13; Tester-$_) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.$_.0 Mobile Safari/537.36\r\n" . ($_ == 480 ? "Connection: close\r\n" : '') . "\r\n" } 1 .. 480;
+        print $s join '', @req;
+        my $answers = do { local $/; <$s> };
+        return scalar(() = $answers =~ m{^HTTP/1.1 302 }mg);
+    };
+    my $status = sub {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Test::Nginx::Util::ServerPort") or die "connect: $!";
+        print $s "GET /linkreport-status HTTP/1.0\r\n\r\n";
+        my $page = do { local $/; <$s> };
+        return $page =~ /^ua_classified (\d+)$/m ? $1 : 'none';
+    };
+    Test::More::is($cycle->(), 480, 'first cycle: 480 redirects');
+    Test::More::is($status->(), 481, 'each agent classified once (and the first tap\'s)');
+    Test::More::is($cycle->(), 480, 'second cycle: 480 redirects');
+    Test::More::is($status->(), 481, 'the second cycle found every agent in the cache');
+}]
+--- error_code eval
+[302, 200]
+--- response_body_like eval
+[qr/302 Found/, qr/ua_classified 481\n/]
