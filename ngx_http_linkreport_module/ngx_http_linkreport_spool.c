@@ -71,6 +71,9 @@ typedef struct {
 /* the batch of this cycle, and the posted event that closes it */
 static ngx_http_linkreport_batch_t  *ngx_http_linkreport_batch;
 static ngx_event_t                   ngx_http_linkreport_batch_event;
+/* room a new batch starts with: what the last one used, so that a batch of a busy
+ * worker is made once instead of grown by copying, and one of a quiet worker stays small */
+static size_t                        ngx_http_linkreport_batch_size = 4096;
 
 
 char *
@@ -300,6 +303,9 @@ ngx_http_linkreport_batch_flush(void)
     records = b->data + ngx_http_linkreport_batch_head_room(lmcf);
     len = b->last - records;
 
+    /* an eighth more than this one: a batch a little larger does not grow */
+    ngx_http_linkreport_batch_size = ngx_max(4096, len + len / 8);
+
     head = sizeof(NGX_HTTP_LINKREPORT_XADD_HEAD) - 1
            + 1 + ngx_http_linkreport_digits(lmcf->stream.len) + 2 + lmcf->stream.len
            + sizeof(NGX_HTTP_LINKREPORT_XADD_FIELD) - 1
@@ -360,7 +366,8 @@ ngx_http_linkreport_batch_record(ngx_http_linkreport_main_conf_t *lmcf, size_t l
     }
 
     if (b == NULL) {
-        room = head + ngx_max(len, 4096) + 2;
+        /* as large as the last batch was: under load a batch then never grows */
+        room = head + ngx_max(len, ngx_http_linkreport_batch_size) + 2;
 
         b = ngx_alloc(offsetof(ngx_http_linkreport_batch_t, data) + room, lmcf->log);
         if (b == NULL) {

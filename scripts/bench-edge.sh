@@ -9,6 +9,8 @@
 #   (e) our module, links cached, every request a new user agent (no UA cache hit)
 #   (f) our module as (c) for BENCH_LONG_REQUESTS (1,000,000) requests, the workers'
 #       resident memory sampled every quarter: it must stay flat once the caches are full
+# (a)-(e) run BENCH_ROUNDS (3) times, interleaved, BENCH_DURATION (5s) each; their medians
+# and each round's ratios are printed.
 # Every module scenario taps real links in a local Redis and sends its click records
 # there; afterwards the stream must hold exactly one record per request nginx handled.
 set -euo pipefail
@@ -16,7 +18,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 export LR_REDIS_PORT=${BENCH_REDIS_PORT:-6394} LR_PG_PORT=${BENCH_PG_PORT:-5444} LR_SMTP_PORT=${BENCH_SMTP_PORT:-2544}
 port=${BENCH_PORT:-8094}
-duration=${BENCH_DURATION:-10s}
+duration=${BENCH_DURATION:-5s}
+rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-50}
 run="$root/.run/bench"
 out="$root/build/bench-edge"
@@ -78,26 +81,6 @@ NGINX
 /usr/sbin/nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -e "$run/nginx/logs/error.log"
 sleep 0.5
 
-declare -A rps
-rss_after_scenario=""
-scenario() {   # scenario KEY TITLE PORT MODE
-  local key=$1 title=$2 p=$3 mode=$4 log="$out/wrk-$1.txt"
-  LR_AGENTS="$out/agents.txt" LR_MODE="$mode" LR_PATHS="$paths" \
-    wrk -t2 -c"$conns" -d"$duration" --latency -s scripts/bench/wrk_taps.lua "http://127.0.0.1:$p" > "$log"
-  rps[$key]=$(awk '/^Requests\/sec/ {print $2}' "$log")
-  local p50 p99 n bad
-  p50=$(awk '$1=="50%" {print $2}' "$log"); p99=$(awk '$1=="99%" {print $2}' "$log")
-  n=$(awk '/requests in/ {print $1}' "$log")
-  bad=$(awk '/Non-2xx or 3xx/ {print $5}' "$log")
-  printf '(%s) %-58s %10s req/s  p50 %-8s p99 %-8s (%s requests%s)\n' "$key" "$title" "${rps[$key]}" "$p50" "$p99" "$n" \
-    "${bad:+, $bad not 2xx/3xx}"
-  echo "$n" > "$out/requests-$key"
-  [ "$key" = a ] || [ "$key" = b ] || rss_after_scenario+=" ($key) $(workers_rss) KiB"
-}
-
-echo "== bench-edge: 2 nginx workers, wrk -t2 -c$conns -d$duration, loopback"
-scenario a 'plain "return 302"' "$port" corpus
-scenario b '"return 302" + access log line' "$((port + 1))" corpus
 handled() { curl -s "http://127.0.0.1:$((port + 3))/" | awk 'NR == 3 {print $3}'; }
 workers_rss() {   # total resident memory of the nginx workers, in KiB
   local total=0 pid
@@ -106,6 +89,39 @@ workers_rss() {   # total resident memory of the nginx workers, in KiB
   done
   echo "$total"
 }
+
+# Each scenario runs once a round, the rounds one after the other (a b c d e, a b c d e,
+# ...): this machine's speed drifts by a fifth from minute to minute, so a ratio is only
+# fair between runs made close together. The figures are each scenario's median.
+declare -A rps runs
+rss_after_scenario=""
+module_made=0     # requests nginx handled in the module scenarios (its own count)
+miss_offset=0     # (d) taps links no earlier round tapped
+scenario() {   # scenario KEY TITLE PORT MODE ROUND
+  local key=$1 title=$2 p=$3 mode=$4 round=$5 log="$out/wrk-$1-$5.txt" h0
+  h0=$(handled)
+  LR_AGENTS="$out/agents.txt" LR_MODE="$mode" LR_PATHS="$paths" LR_MISS_OFFSET="$miss_offset" \
+    wrk -t2 -c"$conns" -d"$duration" --latency -s scripts/bench/wrk_taps.lua "http://127.0.0.1:$p" > "$log"
+  local made=$(( $(handled) - h0 - 1 ))
+  local r p50 p99 n bad
+  r=$(awk '/^Requests\/sec/ {print $2}' "$log")
+  runs[$key]+=" $r"
+  p50=$(awk '$1=="50%" {print $2}' "$log"); p99=$(awk '$1=="99%" {print $2}' "$log")
+  n=$(awk '/requests in/ {print $1}' "$log")
+  bad=$(awk '/Non-2xx or 3xx/ {print $5}' "$log")
+  printf '(%s) round %s %-50s %10s req/s  p50 %-8s p99 %-8s (%s requests%s)\n' "$key" "$round" "$title" "$r" "$p50" "$p99" "$n" \
+    "${bad:+, $bad not 2xx/3xx}"
+  case $key in
+    a|b) ;;
+    *) module_made=$((module_made + made))
+       [ "$round" = 1 ] && rss_after_scenario+=" ($key) $(workers_rss) KiB" ;;
+  esac
+  [ "$key" = d ] && miss_offset=$((miss_offset + made + 1000))
+  return 0
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+echo "== bench-edge: 2 nginx workers, wrk -t2 -c$conns -d$duration, loopback, $rounds rounds"
 rss_before=$(workers_rss)
 # records are counted in the entries after the last one now (the records of one event-loop
 # cycle share an entry)
@@ -113,10 +129,24 @@ last_id() { "${redis[@]}" --raw XREVRANGE linkreport:clicks + - COUNT 1 | head -
 records_after() { "${redis[@]}" --eval scripts/count_records.lua linkreport:clicks , "$1"; }
 before_id=$(last_id); before_id=${before_id:--}
 entries_before=$("${redis[@]}" XLEN linkreport:clicks)
-handled_before=$(handled)
-scenario c 'module: links cached, corpus agents (UA cache hits)' "$((port + 2))" corpus
-scenario d 'module: every code a cache miss (Redis lookup)' "$((port + 2))" misses
-scenario e 'module: links cached, every agent new' "$((port + 2))" unique
+for round in $(seq 1 "$rounds"); do
+  scenario a 'plain "return 302"' "$port" corpus "$round"
+  scenario b '"return 302" + access log line' "$((port + 1))" corpus "$round"
+  scenario c 'module: links cached, corpus agents (UA cache hits)' "$((port + 2))" corpus "$round"
+  scenario d 'module: every code a cache miss (Redis lookup)' "$((port + 2))" misses "$round"
+  scenario e 'module: links cached, every agent new' "$((port + 2))" unique "$round"
+done
+for key in a b c d e; do rps[$key]=$(echo "${runs[$key]}" | median); done
+ratio_in_round() {   # the per-round ratios of two scenarios
+  local x y out=""
+  read -ra x <<< "${runs[$1]}"; read -ra y <<< "${runs[$2]}"
+  for i in "${!x[@]}"; do out+=" $(awk -v a="${x[$i]}" -v b="${y[$i]}" 'BEGIN { printf "%.2f", a / b }')"; done
+  echo "$out"
+}
+printf '(%s) median %-50s %10.0f req/s\n' a 'plain "return 302"' "${rps[a]}" b '"return 302" + access log line' "${rps[b]}" \
+  c 'module: links cached, corpus agents' "${rps[c]}" d 'module: every code a cache miss' "${rps[d]}" \
+  e 'module: links cached, every agent new' "${rps[e]}"
+echo "(c)/(a) in each round:$(ratio_in_round c a)   (c)/(b):$(ratio_in_round c b)   (d)/(a):$(ratio_in_round d a)"
 
 # wrk runs for a time, not a count: long enough at (c)'s rate for the requests wanted
 long=${BENCH_LONG_REQUESTS:-1000000}
@@ -138,14 +168,13 @@ echo "(f) module as (c), $long_made requests in ${long_s}s: workers' resident Ki
 sleep 1
 records=$(records_after "$before_id")
 entries=$(( $("${redis[@]}" XLEN linkreport:clicks) - entries_before ))
-# less the status requests themselves: this one and the two around (f)
-made=$(( $(handled) - handled_before - 3 ))
+made=$((module_made + long_made))
 # an answer that is not a redirect (a 404 when (d) ran out of links) makes no record
-not_redirects=$(cat "$out"/wrk-[cdef].txt | awk '/Non-2xx or 3xx/ {n += $5} END {print n + 0}')
+not_redirects=$(cat "$out"/wrk-[cde]-*.txt "$out"/wrk-f.txt | awk '/Non-2xx or 3xx/ {n += $5} END {print n + 0}')
 rss_after=$(workers_rss)
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
-echo "ratios: (c)/(a) $(ratio "${rps[c]}" "${rps[a]}") [target 0.8]   (c)/(b) $(ratio "${rps[c]}" "${rps[b]}") [target 1]   (d)/(a) $(ratio "${rps[d]}" "${rps[a]}") [target 0.4]   (e)/(a) $(ratio "${rps[e]}" "${rps[a]}") [target 0.5]"
+echo "ratios of the medians: (c)/(a) $(ratio "${rps[c]}" "${rps[a]}") [target 0.8]   (c)/(b) $(ratio "${rps[c]}" "${rps[b]}") [target 1]   (d)/(a) $(ratio "${rps[d]}" "${rps[a]}") [target 0.4]   (e)/(a) $(ratio "${rps[e]}" "${rps[a]}") [target 0.5]"
 echo "click records: $records in the stream ($entries entries) for $made module requests handled by nginx ($not_redirects not redirects)"
 growth=$(echo "$rss_samples" | awk '{ printf "%.1f", ($5 - $2) * 100 / $2 }')
 echo "worker memory over the last 3/4 of (f): $(echo "$rss_samples" | awk '{print $2}') -> $(echo "$rss_samples" | awk '{print $5}') KiB ($growth%)"

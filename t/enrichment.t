@@ -1004,3 +1004,34 @@ Sec-Fetch-Mode: navigate
 --- error_code: 302
 --- click eval
 { non_human => '' }
+
+=== TEST 64: GeoIP answers cached per /24 only where the database's network is a /24 or larger
+An address in a /25 the database does not know (81.2.69.1) must not hide London's /31
+(81.2.69.142) in the same /24, nor the other way round; in a /24 network (67.43.156.0/24)
+a second address gets the first one's answer; each answer is the same when asked again.
+--- links eval
+{ geo => $main::Link }
+--- http_config eval
+$main::Realip
+--- config
+    location / { linkreport; }
+--- request
+GET /geo
+--- more_headers
+X-Forwarded-For: 81.2.69.1
+--- between eval
+[q{
+    my @ips = qw(81.2.69.142 81.2.69.1 81.2.69.142 67.43.156.1 67.43.156.200 67.43.156.1
+                 89.160.20.115 89.160.20.1 89.160.20.115 2.125.160.216 2.125.160.1);
+    Test::More::is(pipelined_taps(map { ['/geo', "X-Forwarded-For: $_"] } @ips), scalar(@ips),
+                   'every tap redirected');
+    my @got = wait_records($block->{linkreport_stream}, @ips + 1);
+    my $utf = sub { my $s = shift; utf8::encode($s); $s };
+    Test::More::is_deeply([map { "$_->{client_ip} $_->{country}/$_->{city}" } @got],
+        [map { $utf->($_) } '81.2.69.1 /', '81.2.69.142 United Kingdom/London', '81.2.69.1 /',
+         '81.2.69.142 United Kingdom/London', '67.43.156.1 Bhutan/', '67.43.156.200 Bhutan/',
+         '67.43.156.1 Bhutan/', "89.160.20.115 Sweden/Link\x{f6}ping", '89.160.20.1 /',
+         "89.160.20.115 Sweden/Link\x{f6}ping", '2.125.160.216 United Kingdom/Boxford', '2.125.160.1 /'],
+        'each address its own network\'s answer, in the order tapped');
+}]
+--- error_code: 302

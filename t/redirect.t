@@ -339,3 +339,34 @@ GET /esc
 { code => 'esc', long_url => 'https://example.com/' . ('a' x 21) . '\\z',
   campaign_name => "Tab\there", channel => ('c' x 16) . "\r\n",
   message_id => ('m' x 40) . "\\", template_id => ('t' x 15) . "\t" . ('u' x 16) }
+
+
+
+=== TEST 23: short values (1 to 15 bytes) with a byte to escape at each position, or none, reach the record unchanged
+--- links eval
+my %l;
+my @special = ("\\", "\t", "\n", "\r", "\x01", "x");
+for my $len (1 .. 15) {
+    for my $pos (0 .. $len - 1) {
+        my $v = CORE::join '', map { chr(ord('a') + $_) } 0 .. $len - 1;
+        substr($v, $pos, 1) = $special[($len + $pos) % @special];
+        $l{"e${len}x$pos"} = { %$main::Link, campaign_name => $v, channel => scalar CORE::reverse($v) };
+    }
+}
+\%l
+--- config
+    location / { linkreport; }
+--- request
+GET /e1x0
+--- between eval
+[q{
+    my @codes = map { my $len = $_; map { "e${len}x$_" } 0 .. $len - 1 } 1 .. 15;
+    Test::More::is(pipelined_taps(map { ["/$_"] } @codes), scalar(@codes), 'every tap redirected');
+    my @got = wait_records($block->{linkreport_stream}, @codes + 1);
+    shift @got;   # the block's own request
+    my $links = $block->links;
+    Test::More::is_deeply([map { [$_->{_bad} // '', $_->{campaign_name}, $_->{channel}] } @got],
+        [map { ['', $links->{$_}{campaign_name}, $links->{$_}{channel}] } @codes],
+        'every record well-formed, every value as stored');
+}]
+--- error_code: 302

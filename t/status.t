@@ -64,11 +64,7 @@ User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120
     # slots: with one set per agent the sets that more than 4 of them hash to miss on
     # every cycle)
     my $cycle = sub {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Test::Nginx::Util::ServerPort") or die "connect: $!";
-        my @req = map { "GET /st3 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (Linux; Android 13; Tester-$_) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.$_.0 Mobile Safari/537.36\r\n" . ($_ == 480 ? "Connection: close\r\n" : '') . "\r\n" } 1 .. 480;
-        print $s join '', @req;
-        my $answers = do { local $/; <$s> };
-        return scalar(() = $answers =~ m{^HTTP/1.1 302 }mg);
+        return pipelined_taps(map { ['/st3', "User-Agent: Mozilla/5.0 (Linux; Android 13; Tester-$_) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.$_.0 Mobile Safari/537.36"] } 1 .. 480);
     };
     my $status = sub {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Test::Nginx::Util::ServerPort") or die "connect: $!";

@@ -24,7 +24,8 @@ use File::Basename qw(dirname);
 use Exporter ();
 our @ISA = ('Exporter');
 
-our @EXPORT = qw(redis_cmd stream_entries $RedisPort $ModulePath $SharedDir $Root);
+our @EXPORT = qw(redis_cmd stream_entries pipelined_taps wait_records $RedisPort $ModulePath
+                 $SharedDir $Root);
 
 our $Root = abs_path(dirname(__FILE__) . '/../../..');
 our $RedisPort = $ENV{LR_REDIS_PORT} || 6390;
@@ -124,6 +125,36 @@ sub stream_entries {
         }
     }
     return @entries;
+}
+
+# Sends the requests (each a list of header lines after "GET PATH HTTP/1.1") in one
+# write on one connection to the test server, so that nginx answers them in one event
+# loop turn, the last one closing it; returns how many answers were 302 redirects.
+sub pipelined_taps {
+    my (@requests) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Test::Nginx::Util::ServerPort")
+        or die "connect: $!";
+    my $i = 0;
+    print $s join '', map {
+        my ($path, @headers) = @$_;
+        "GET $path HTTP/1.1\r\nHost: localhost\r\n" . join('', map { "$_\r\n" } @headers)
+            . (++$i == @requests ? "Connection: close\r\n" : '') . "\r\n"
+    } @requests;
+    my $answers = do { local $/; <$s> };
+    return scalar(() = $answers =~ m{^HTTP/1.1 302 }mg);
+}
+
+# The stream's records once it holds at least $want of them (or the wait is over).
+sub wait_records {
+    my ($stream, $want) = @_;
+    my @records;
+    my $deadline = time + ($ENV{TEST_NGINX_USE_VALGRIND} ? 15 : 3);
+    while (1) {
+        @records = stream_entries($stream);
+        last if @records >= $want || time > $deadline;
+        sleep 0.05;
+    }
+    return @records;
 }
 
 sub block_stream {
