@@ -455,15 +455,24 @@ size_t lr_entry_records(const redisReply *fields)
 	const redisReply *records;
 	if (entry_form(fields, &records) || !records)
 		return 1;
-	return lr_record_count(records->str, records->len);
+	size_t n = lr_record_count(records->str, records->len);
+	return n > LR_RECORDS_PER_ENTRY_MAX ? 1 : n; /* a dead letter as a whole */
 }
 
 int lr_entry_rows(struct lr_batch_rows *b, const char *stream_id, const redisReply *fields)
 {
 	const redisReply *records;
 	const char *why = entry_form(fields, &records);
-	if (!why && records)
-		return add_records(b, stream_id, records);
+	char *too_many = NULL;
+	if (!why && records) {
+		/* More than an edge writes: one dead letter, not one per record, so that a
+		 * value of LFs cannot make a batch insert (and log) a dead letter per byte. */
+		size_t n = lr_record_count(records->str, records->len);
+		if (n <= LR_RECORDS_PER_ENTRY_MAX)
+			return add_records(b, stream_id, records);
+		why = too_many = lr_xasprintf("entry holds %zu records, more than the %d an edge "
+					      "writes", n, LR_RECORDS_PER_ENTRY_MAX);
+	}
 	struct entry_values e = {0};
 	if (!why && !(why = read_fields(fields, &e)))
 		why = check_values(&e);
@@ -475,5 +484,6 @@ int lr_entry_rows(struct lr_batch_rows *b, const char *stream_id, const redisRep
 		add_row(b, stream_id, &e);
 	}
 	free_values(&e);
+	free(too_many);
 	return status;
 }

@@ -174,4 +174,18 @@ cmp_ok(scalar @batches, '>=', $entries / 2, scalar(@batches) . ' batches of 1 or
 ok(!(grep { $_->{records} != 64 * $_->{entries} } @batches), 'records = 64 x entries in every batch');
 is((split /\n/, redis('XPENDING', $stream, 'linkreport'))[0], 0, 'nothing left pending');
 
+# More records than an edge writes (64): the entry is one dead letter, not one per record
+# (a value of 100,000 LFs would otherwise insert and log 100,000 of them in one batch).
+psql('TRUNCATE clicks, dead_letters');
+my $id65 = xadd_record(batch_of(map { +{ click_fields() } } 1 .. 65));
+my $idlf = xadd_record("\n" x 99_999);
+my $id64 = xadd_record(batch_of(map { +{ click_fields() } } 1 .. 64));
+is(drain_once(), "drained: 64 stored, 0 duplicates, 2 dead letters\n", '65 records and 100,000 empty ones: one dead letter each; 64 records stored');
+is_deeply(psql_rows("SELECT stream_id, record_no, reason FROM dead_letters ORDER BY stream_id"),
+          [sort { $a->[0] cmp $b->[0] } [$id65, 1, 'entry holds 65 records, more than the 64 an edge writes'],
+                                         [$idlf, 1, 'entry holds 100000 records, more than the 64 an edge writes']],
+          'the reasons say how many');
+is(psql("SELECT count(*) FROM clicks WHERE stream_id = '$id64'"), 64, 'an entry of 64 records is stored whole');
+is((split /\n/, redis('XPENDING', $stream, 'linkreport'))[0], 0, 'nothing left pending');
+
 done_testing();
