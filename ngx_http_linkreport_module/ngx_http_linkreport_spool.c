@@ -688,6 +688,12 @@ ngx_http_linkreport_spool_replay(ngx_http_linkreport_spool_t *sp,
         sp->replay_failed = 0;
         sp->replay_eof = 0;
         sp->replay_offset = 0;
+
+        /*
+         * Again from the start, but at the next idle tick: a Redis that answers and
+         * refuses (out of memory, read-only replica) is not sent the file every 10 ms.
+         */
+        return 0;
     }
 
     if (sp->replay_eof) {

@@ -158,6 +158,12 @@ main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
     Time::HiRes::sleep(0.5 * $main::Slow);
     Test::More::is(main::own_redis('XLEN', 't:clicks:spool'), 1, 'while Redis refuses writes nothing is added, nothing trimmed');
     main::log_like(qr/1 click record\(s\) not confirmed by redis \(OOM /, 'the refusal is logged with Redis\'s reason');
+    # the spooled file is tried again once a second, not every 10 ms
+    my $refusals = sub { (main::own_redis('INFO', 'errorstats') =~ /errorstat_OOM:count=(\d+)/)[0] // 0 };
+    my $before = $refusals->();
+    Time::HiRes::sleep(1.5);
+    my $refused = $refusals->() - $before;
+    Test::More::cmp_ok($refused, '<=', 12, "a Redis that refuses is retried about once a second ($refused refusals in 1.5 s)");
     main::own_redis('CONFIG', 'SET', 'maxmemory', '0');
     my @ids = main::stream_click_ids('t:clicks:spool', 4);
     my %distinct = map { $_ => 1 } @ids;
