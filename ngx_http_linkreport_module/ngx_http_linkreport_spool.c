@@ -254,6 +254,16 @@ ngx_http_linkreport_batch_head_room(ngx_http_linkreport_main_conf_t *lmcf)
 }
 
 
+/*
+ * Batches Redis did not confirm since the last one it did: the first is logged with
+ * Redis's reason, the others only counted and summed up once Redis confirms again, so
+ * that a Redis refusing every write under load does not write thousands of lines a
+ * second into the error log.
+ */
+static ngx_uint_t  ngx_http_linkreport_unconfirmed_batches;
+static ngx_uint_t  ngx_http_linkreport_unconfirmed_records;
+
+
 static void
 ngx_http_linkreport_delivered(redisAsyncContext *ac, void *data, void *privdata)
 {
@@ -264,15 +274,31 @@ ngx_http_linkreport_delivered(redisAsyncContext *ac, void *data, void *privdata)
 
     if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
         ngx_http_linkreport_count_n(b->lmcf, sent, b->records);
+
+        if (ngx_http_linkreport_unconfirmed_batches > 1) {
+            ngx_log_error(NGX_LOG_NOTICE, b->lmcf->log, 0,
+                          "linkreport: redis confirms click records again; "
+                          "%ui record(s) in %ui batch(es) were spooled meanwhile",
+                          ngx_http_linkreport_unconfirmed_records,
+                          ngx_http_linkreport_unconfirmed_batches);
+        }
+
+        ngx_http_linkreport_unconfirmed_batches = 0;
+        ngx_http_linkreport_unconfirmed_records = 0;
         ngx_free(b);
         return;
     }
 
     /* Redis may or may not have it: spooled, it may arrive twice, never zero times */
-    ngx_log_error(NGX_LOG_WARN, b->lmcf->log, 0,
-                  "linkreport: %ui click record(s) not confirmed by redis (%s), "
-                  "spooling them", b->records,
-                  reply ? reply->str : "connection closed");
+    if (ngx_http_linkreport_unconfirmed_batches++ == 0) {
+        ngx_log_error(NGX_LOG_WARN, b->lmcf->log, 0,
+                      "linkreport: %ui click record(s) not confirmed by redis (%s), "
+                      "spooling them (and the records of later batches Redis does "
+                      "not confirm, logged once it does)", b->records,
+                      reply ? reply->str : "connection closed");
+    }
+
+    ngx_http_linkreport_unconfirmed_records += b->records;
 
     ngx_http_linkreport_spool_write(b->lmcf, b->cmd, b->cmd_len, b->records);
     ngx_free(b);

@@ -144,7 +144,7 @@ main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
     location / { linkreport; }
     location = /st { linkreport_status; }
 --- request eval
-[ ("GET /sp") x 4, "GET /st" ]
+[ ("GET /sp") x 5, "GET /st" ]
 --- between eval
 [
   q{
@@ -171,11 +171,19 @@ main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
     Time::HiRes::sleep(0.5 * $main::Slow);
     Test::More::is(join(',', main::spool_files()), '', 'the spool is empty once replayed');
   },
+  q{
+    Time::HiRes::sleep(0.3 * $main::Slow);
+    open my $fh, '<', $Test::Nginx::Util::ErrLogFile or die "error log: $!";
+    my $log = do { local $/; <$fh> };
+    Test::More::is(scalar(() = $log =~ /not confirmed by redis/g), 1, 'the refusals are logged once');
+    main::log_like(qr/redis confirms click records again; 3 record\(s\) in 3 batch\(es\) were spooled meanwhile/,
+                   'and summed up when Redis confirms a batch again');
+  },
 ]
 --- response_body_like eval
-[ (qr/302 Found/) x 4, qr/records_spooled 3\n(?:.*\n)?records_dropped 0\n/s ]
+[ (qr/302 Found/) x 5, qr/records_spooled 3\n(?:.*\n)?records_dropped 0\n/s ]
 --- error_code eval
-[ (302) x 4, 200 ]
+[ (302) x 5, 200 ]
 
 
 
