@@ -115,6 +115,13 @@ static ngx_command_t  ngx_http_linkreport_commands[] = {
       offsetof(ngx_http_linkreport_main_conf_t, max_inflight),
       NULL },
 
+    { ngx_string("linkreport_stream_maxlen"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_linkreport_main_conf_t, stream_maxlen),
+      NULL },
+
     { ngx_string("linkreport_resolver"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_linkreport_resolver,
@@ -368,6 +375,7 @@ ngx_http_linkreport_create_main_conf(ngx_conf_t *cf)
     lmcf->ua_cache_slots = NGX_CONF_UNSET_UINT;
     lmcf->geo_check = NGX_CONF_UNSET_MSEC;
     lmcf->max_inflight = NGX_CONF_UNSET_UINT;
+    lmcf->stream_maxlen = NGX_CONF_UNSET_UINT;
     lmcf->redis_db = NGX_CONF_UNSET_UINT;
 
     return lmcf;
@@ -405,6 +413,15 @@ ngx_http_linkreport_init_main_conf(ngx_conf_t *cf, void *conf)
     if (lmcf->max_inflight == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"linkreport_redis_max_inflight\" must be at least 1");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_uint_value(lmcf->stream_maxlen, 0);
+
+    if (lmcf->stream_maxlen && lmcf->spool_path.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"linkreport_stream_maxlen\" needs \"linkreport_spool\": "
+                           "the click records a full stream cannot take wait there");
         return NGX_CONF_ERROR;
     }
 

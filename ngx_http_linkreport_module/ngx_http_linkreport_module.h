@@ -69,6 +69,7 @@ typedef struct {
     ngx_str_t                     spool_path;    /* NULL data without linkreport_spool */
     size_t                        spool_size;
     ngx_uint_t                    max_inflight;
+    ngx_uint_t                    stream_maxlen; /* 0: none */
     ngx_http_linkreport_spool_t  *spool;         /* per worker, set at worker start */
     ngx_http_linkreport_counters_t  *counters;   /* shared by all workers */
 

@@ -40,7 +40,14 @@ struct ngx_http_linkreport_spool_s {
     unsigned                          replay_eof:1;
     unsigned                          stopping:1;
     u_char                           *buf;
+
+    /* linkreport_stream_maxlen: the stream's length, asked about once a second */
+    ngx_msec_t                        xlen_asked;
+    unsigned                          xlen_pending:1;
+    unsigned                          stream_full:1;
 };
+
+#define NGX_HTTP_LINKREPORT_XLEN_EVERY     1000
 
 /*
  * The click records of one event-loop cycle, sent as ONE stream entry: Redis spends
@@ -353,6 +360,7 @@ ngx_http_linkreport_batch_flush(void)
     ac = ngx_http_linkreport_redis_context(lmcf->redis);
 
     if (ac != NULL && ngx_http_linkreport_inflight < lmcf->max_inflight
+        && !(lmcf->spool && lmcf->spool->stream_full)
         && redisAsyncFormattedCommand(ac, ngx_http_linkreport_delivered, b,
                                       (char *) b->cmd, b->cmd_len)
            == REDIS_OK)
@@ -798,6 +806,75 @@ ngx_http_linkreport_spool_replay(ngx_http_linkreport_spool_t *sp,
 
 
 static void
+ngx_http_linkreport_stream_length(redisAsyncContext *ac, void *data, void *privdata)
+{
+    redisReply                   *reply = data;
+    ngx_http_linkreport_spool_t  *sp = privdata;
+    ngx_uint_t                    full;
+
+    sp->xlen_pending = 0;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        return;   /* asked again in a second; meanwhile the last answer stands */
+    }
+
+    full = (reply->integer >= (long long) sp->lmcf->stream_maxlen);
+
+    if (full && !sp->stream_full) {
+        ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                      "linkreport: stream \"%V\" holds %L entries, "
+                      "linkreport_stream_maxlen is %ui: click records wait in the spool "
+                      "until the reporter has read and trimmed it",
+                      &sp->lmcf->stream, (int64_t) reply->integer,
+                      sp->lmcf->stream_maxlen);
+
+    } else if (!full && sp->stream_full) {
+        ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                      "linkreport: stream \"%V\" holds %L entries again, below "
+                      "linkreport_stream_maxlen: click records go to it, the spooled "
+                      "ones follow", &sp->lmcf->stream, (int64_t) reply->integer);
+    }
+
+    sp->stream_full = full;
+}
+
+
+/*
+ * linkreport_stream_maxlen bounds the stream without trimming anything: once a second
+ * the worker asks for its length and, while it is at the bound, keeps its records in
+ * the spool (and does not replay), until the reporter has read and trimmed what every
+ * group acknowledged. A stream may overshoot by about a second of clicks.
+ */
+static void
+ngx_http_linkreport_stream_check(ngx_http_linkreport_spool_t *sp, redisAsyncContext *ac)
+{
+    ngx_str_t  *stream = &sp->lmcf->stream;
+
+    if (sp->lmcf->stream_maxlen == 0 || sp->xlen_pending
+        || ngx_current_msec - sp->xlen_asked < NGX_HTTP_LINKREPORT_XLEN_EVERY)
+    {
+        return;
+    }
+
+    sp->xlen_asked = ngx_current_msec;
+
+    if (redisAsyncCommand(ac, ngx_http_linkreport_stream_length, sp, "XLEN %b",
+                          stream->data, stream->len)
+        == REDIS_OK)
+    {
+        sp->xlen_pending = 1;
+    }
+}
+
+
+ngx_uint_t
+ngx_http_linkreport_spool_stream_full(ngx_http_linkreport_main_conf_t *lmcf)
+{
+    return lmcf->spool ? lmcf->spool->stream_full : 0;
+}
+
+
+static void
 ngx_http_linkreport_spool_tick(ngx_event_t *ev)
 {
     ngx_flag_t                    busy;
@@ -809,16 +886,18 @@ ngx_http_linkreport_spool_tick(ngx_event_t *ev)
 
     if (ac != NULL && !sp->stopping) {
 
+        ngx_http_linkreport_stream_check(sp, ac);
+
         if (sp->active_size > 0) {
             ngx_http_linkreport_spool_rotate(sp);
         }
 
-        if (sp->replay_fd == NGX_INVALID_FILE) {
+        if (sp->replay_fd == NGX_INVALID_FILE && !sp->stream_full) {
             /* also picks up what a crashed or replaced worker left behind */
             ngx_http_linkreport_spool_scan(sp, 1, 1);
         }
 
-        if (sp->replay_fd != NGX_INVALID_FILE) {
+        if (sp->replay_fd != NGX_INVALID_FILE && !sp->stream_full) {
             busy = ngx_http_linkreport_spool_replay(sp, ac);
         }
     }

@@ -9,7 +9,8 @@
  * is appended to this worker's file in the spool folder, bounded in size. Once Redis is
  * back, spooled files are replayed oldest first, in order, and deleted when every
  * record in them is acknowledged. A record may so reach the stream twice, never zero
- * times; the reporter stores each click id once.
+ * times; the reporter stores each click id once. With linkreport_stream_maxlen, records
+ * also wait in the spool while the stream holds that many entries (asked once a second).
  */
 
 #ifndef NGX_HTTP_LINKREPORT_SPOOL_H
@@ -26,6 +27,9 @@ char *ngx_http_linkreport_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_linkreport_spool_start(ngx_cycle_t *cycle,
     ngx_http_linkreport_main_conf_t *lmcf);
 void ngx_http_linkreport_spool_stop(ngx_http_linkreport_main_conf_t *lmcf);
+
+/* 1 while this worker saw the stream at linkreport_stream_maxlen */
+ngx_uint_t ngx_http_linkreport_spool_stream_full(ngx_http_linkreport_main_conf_t *lmcf);
 
 #define NGX_HTTP_LINKREPORT_BATCH_RECORDS  64
 #define NGX_HTTP_LINKREPORT_BATCH_BYTES    (32 * 1024)

@@ -1,4 +1,5 @@
 #include "ngx_http_linkreport_status.h"
+#include "ngx_http_linkreport_spool.h"
 #include "ngx_http_linkreport_handler.h"
 #include "ngx_http_linkreport_cache.h"
 #include "ngx_http_linkreport_redis.h"
@@ -75,7 +76,7 @@ ngx_http_linkreport_status_handler(ngx_http_request_t *r)
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_linkreport_module);
     c = lmcf->counters;
 
-    len = 17 * (sizeof("records_replayed ") + NGX_ATOMIC_T_LEN + 1) + 64;
+    len = 18 * (sizeof("records_replayed ") + NGX_ATOMIC_T_LEN + 1) + 64;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -95,11 +96,13 @@ ngx_http_linkreport_status_handler(ngx_http_request_t *r)
                           "records_replayed %uA\n"
                           "records_dropped %uA\n"
                           "ua_classified %uA\n"
-                          "redis_connected %d\n",
+                          "redis_connected %d\n"
+                          "stream_full %ui\n",
                           c->redirects, c->not_found, c->errors, c->cache_hits,
                           c->cache_misses, c->cache_negative, c->cache_stale, c->sent,
                           c->spooled, c->replayed, c->dropped, c->ua_classified,
-                          ngx_http_linkreport_redis_context(lmcf->redis) ? 1 : 0);
+                          ngx_http_linkreport_redis_context(lmcf->redis) ? 1 : 0,
+                          ngx_http_linkreport_spool_stream_full(lmcf));
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;

@@ -290,3 +290,27 @@ invalid parameter "tll=5s"
 --- must_die
 --- error_log
 invalid redirect status "303": 301, 302, 307 or 308
+
+
+
+=== TEST 26: linkreport_stream_maxlen without a spool is refused (the records a full stream cannot take wait there)
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_stream_maxlen 100000;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport_stream_maxlen" needs "linkreport_spool": the click records a full stream cannot take wait there
+
+
+
+=== TEST 27: a linkreport_stream_maxlen that is not a number is refused
+--- http_config
+    linkreport_redis 127.0.0.1:6379;
+    linkreport_stream_maxlen 10k;
+--- config
+    location / { linkreport; }
+--- must_die
+--- error_log
+"linkreport_stream_maxlen" directive invalid number

@@ -187,6 +187,49 @@ main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
 
 
 
+=== TEST 1d: linkreport_stream_maxlen: a stream at its bound is not added to (nor trimmed): records wait in the spool until the reporter has trimmed it
+--- init
+main::own_redis('DEL', 't:clicks:spool');
+main::own_redis('XADD', 't:clicks:spool', '*', 'old', $_) for 1 .. 5;
+main::own_redis('HSET', 'linkreport:link:sp', %$main::Link);
+--- http_config eval
+"    linkreport_redis 127.0.0.1:$main::Port;
+    linkreport_redis_timeout 300ms;
+    linkreport_stream t:clicks:spool;
+    linkreport_stream_maxlen 3;
+    linkreport_cache zone=links:1m ttl=60s;
+    linkreport_spool $main::Spool size=1m;"
+--- config
+    location / { linkreport; }
+    location = /st { linkreport_status; }
+--- request eval
+[ "GET /st", "GET /st", ("GET /sp") x 3, "GET /st" ]
+--- between eval
+[
+  "Time::HiRes::sleep(1.5 * \$main::Slow)",
+  "", "", "",
+  q{
+    Time::HiRes::sleep(0.5 * $main::Slow);
+    Test::More::is(main::own_redis('XLEN', 't:clicks:spool'), 5, 'the stream at its bound got nothing and lost nothing');
+    Test::More::ok(scalar(main::spool_files()), 'the taps wait in the spool');
+    main::log_like(qr/stream "t:clicks:spool" holds 5 entries, linkreport_stream_maxlen is 3: click records wait in the spool/,
+                   'the full stream is logged');
+    # what the reporter's trim does once every group has read and acknowledged them
+    main::own_redis('XTRIM', 't:clicks:spool', 'MAXLEN', '0');
+    my @ids = main::stream_click_ids('t:clicks:spool', 3);
+    my %distinct = map { $_ => 1 } @ids;
+    Test::More::is(scalar(keys %distinct), 3, 'trimmed: the three taps reach the stream');
+    main::log_like(qr/stream "t:clicks:spool" holds 0 entries again, below linkreport_stream_maxlen/,
+                   'and that is logged');
+  },
+]
+--- response_body_like eval
+[ qr/redis_connected 1\n/, qr/stream_full 1\n/, (qr/302 Found/) x 3, qr/records_spooled 3\n(?:.*\n)?records_dropped 0\n.*stream_full 0\n/s ]
+--- error_code eval
+[ 200, 200, (302) x 3, 200 ]
+
+
+
 === TEST 2: a full spool: redirects still served, every lost record counted and logged
 --- spool_size: 4k
 --- init

@@ -29,7 +29,7 @@ __DATA__
 [302, 302, 302, 404, 404, 200]
 --- response_body_like eval
 [qr/302 Found/, qr/302 Found/, qr/302 Found/, qr/404/, qr/404/,
- qr/^redirects 3\nnot_found 2\nerrors 0\ncache_hits 2\ncache_misses 2\ncache_negative 1\ncache_stale 0\nrecords_sent 3\nrecords_spooled 0\nrecords_replayed 0\nrecords_dropped 0\nua_classified 0\nredis_connected 1\n\z/]
+ qr/^redirects 3\nnot_found 2\nerrors 0\ncache_hits 2\ncache_misses 2\ncache_negative 1\ncache_stale 0\nrecords_sent 3\nrecords_spooled 0\nrecords_replayed 0\nrecords_dropped 0\nua_classified 0\nredis_connected 1\nstream_full 0\n\z/]
 
 
 
