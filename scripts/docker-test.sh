@@ -149,6 +149,7 @@ LINKREPORT_SMTP_PASSWORD=
 GEOIP_DIR=$geoip_dir
 GEOIP_FILE=GeoIP2-City-Test.mmdb
 REAL_IP_FROM=127.0.0.1
+STREAM_MAXLEN=1000000
 ENV
 # the file alone configures compose: a value in the caller's environment would win
 while IFS='=' read -r name _; do unset "$name"; done < "$logs/compose.env"
@@ -199,6 +200,9 @@ tap() {
 answer=$(tap)
 [ "$answer" = "302 $long_url" ] || fail "tap answered '$answer', not '302 $long_url'"
 ok "tap on the edge: 302 to the long URL"
+maxlen=$(compose exec -T edge grep -c '^ *linkreport_stream_maxlen *1000000;' /tmp/linkreport-edge/nginx.conf | tr -d '\r' || true)
+[ "$maxlen" = 1 ] || fail "STREAM_MAXLEN=1000000 did not reach the edge's linkreport_stream_maxlen"
+ok "STREAM_MAXLEN reaches the edge's configuration (linkreport_stream_maxlen 1000000)"
 
 psql_q() { compose exec -T postgres psql -U linkreport -d linkreport -tA -F '|' -c "$1"; }
 wait_clicks() { # N: the reporter daemon drains them into PostgreSQL
