@@ -266,8 +266,9 @@ ngx_http_linkreport_special8(uint64_t w)
 
 /*
  * Extra bytes the escapes of v need. Nearly every value has none: a first pass looks
- * for "a control byte or a backslash" 16 bytes a step (SSE2, on every x86-64), and only
- * a value where one turns up is counted exactly.
+ * for "a control byte or a backslash" 16 bytes a step (SSE2, on every x86-64), then 8
+ * (what is left, and the many values under 16 bytes), and only a value where one turns
+ * up is counted exactly.
  */
 static ngx_inline size_t
 ngx_http_linkreport_escapes(ngx_str_t *v)
