@@ -428,10 +428,11 @@ static int dead_letter(struct lr_batch_rows *b, const char *stream_id, size_t k,
 	return status;
 }
 
-/* Each record of a version-2 entry on its own: a row or a dead letter. */
-static int add_records(struct lr_batch_rows *b, const char *stream_id, const redisReply *value)
+/* Each of the n records of a version-2 entry on its own: a row or a dead letter. */
+static int add_records(struct lr_batch_rows *b, const char *stream_id, const redisReply *value,
+		       size_t n)
 {
-	size_t n = lr_record_count(value->str, value->len), k = 0, pos = 0, len;
+	size_t k = 0, pos = 0, len;
 	const char *record;
 	int status = 0;
 	while (status == 0 && lr_record_next(value->str, value->len, &pos, &record, &len)) {
@@ -469,7 +470,7 @@ int lr_entry_rows(struct lr_batch_rows *b, const char *stream_id, const redisRep
 		 * value of LFs cannot make a batch insert (and log) a dead letter per byte. */
 		size_t n = lr_record_count(records->str, records->len);
 		if (n <= LR_RECORDS_PER_ENTRY_MAX)
-			return add_records(b, stream_id, records);
+			return add_records(b, stream_id, records, n);
 		why = too_many = lr_xasprintf("entry holds %zu records, more than the %d an edge "
 					      "writes", n, LR_RECORDS_PER_ENTRY_MAX);
 	}
